@@ -1,0 +1,45 @@
+"""deepscope: the theory of deep learning, measured.
+
+The top-level package is deliberately light: importing it loads neither torch nor matplotlib.
+Sub-packages are imported on first use:
+
+- ``deepscope.data``: embedded data sets (digits, MNIST-1D, teacher-student, Gaussian mixture, .npz).
+- ``deepscope.models``: the model zoo and the loader for user models.
+- ``deepscope.instruments``: pure measurement code (physics, expressivity, ...).
+- ``deepscope.experiments``: one module per theoretical claim; ``deepscope.registry`` lists them.
+- ``deepscope.runner``: run one experiment or reproduce them all into a run store.
+- ``deepscope.report``: the self-contained HTML report built from stored results.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "data",
+    "models",
+    "instruments",
+    "experiments",
+    "registry",
+    "runner",
+    "report",
+    "store",
+    "results",
+    "config",
+    "errors",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import config, data, errors, experiments, instruments, models, registry, report  # noqa: F401
+    from . import results, runner, store  # noqa: F401
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'deepscope' has no attribute {name!r}")

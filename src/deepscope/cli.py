@@ -1,0 +1,179 @@
+"""The ``deepscope`` command line: a thin layer over the registry, runner and report.
+
+Exit status: 0 on success; 2 on bad input, with one line on stderr naming the problem; 1 on an
+internal failure (set ``DEEPSCOPE_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from .errors import UserInputError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+
+
+def _echo(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _preset(quick: bool, full: bool) -> str:
+    if quick and full:
+        raise UserInputError("choose one of --quick and --full, not both")
+    return "full" if full else "quick"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="deepscope", prog_name="deepscope")
+def cli() -> None:
+    """deepscope: the theory of deep learning, measured."""
+
+
+@cli.command("list")
+def list_cmd() -> None:
+    """List every experiment with its claim and source."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .registry import experiments
+
+    table = Table(show_lines=False, box=None, pad_edge=False)
+    table.add_column("id", style="bold", no_wrap=True)
+    table.add_column("claim")
+    table.add_column("source")
+    for spec in experiments().values():
+        table.add_row(spec.id, spec.claim, spec.source)
+    Console(width=max(100, Console().width)).print(table)
+
+
+@cli.command("run")
+@click.argument("name")
+@click.option("--quick", is_flag=True, help="Quick preset (default): seconds on 2 cores.")
+@click.option("--full", is_flag=True, help="Full preset, closer to the paper.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a configuration field (repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the run's RNG.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="New run directory (default: runs/NAME-<UTC time>).")
+def run_cmd(name: str, quick: bool, full: bool, overrides: tuple[str, ...], seed: int,
+            out: Path | None) -> None:
+    """Run one experiment NAME into a new run directory."""
+    from .config import config_from_dict, parse_set_options
+    from .progress import RichReporter, use_reporter
+    from .registry import get
+    from .report import write_report
+    from .runner import run_experiment
+
+    spec = get(name)
+    preset = _preset(quick, full)
+    base = spec.config_cls.preset(preset)
+    values = parse_set_options(overrides)
+    config = config_from_dict(spec.config_cls, values, base=base)
+    if values:
+        preset = f"{preset}+overrides"
+    if out is None:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out = Path("runs") / f"{name}-{stamp}"
+    with RichReporter() as reporter, use_reporter(reporter):
+        record = run_experiment(spec, config, seed=seed, out=out, preset=preset, argv=sys.argv)
+    report = write_report(out)
+    click.echo(f"{spec.id}: {record['verdict']}")
+    click.echo(f"run directory: {out}")
+    click.echo(f"report: {report}")
+
+
+@cli.command("reproduce")
+@click.option("--quick", is_flag=True, help="Quick presets (default).")
+@click.option("--full", is_flag=True, help="Full presets.")
+@click.option("--only", default=None, metavar="NAME,...", help="Comma-separated experiment ids.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/reproduce"),
+              show_default=True, help="Output directory (must not exist unless --resume).")
+@click.option("--resume", is_flag=True, help="Keep finished experiments in --out, redo the rest.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for every experiment.")
+def reproduce_cmd(quick: bool, full: bool, only: str | None, out: Path, resume: bool,
+                  seed: int) -> None:
+    """Run every experiment (or --only some) and write results.json and report.html."""
+    from .progress import RichReporter, use_reporter
+    from .runner import reproduce
+
+    preset = _preset(quick, full)
+    names = None
+    if only is not None:
+        names = [n.strip() for n in only.split(",") if n.strip()]
+        if not names:
+            raise UserInputError("--only needs at least one experiment id")
+    with RichReporter() as reporter, use_reporter(reporter):
+        summary = reproduce(out, preset=preset, only=names, resume=resume, seed=seed,
+                            argv=sys.argv, log=_echo)
+    verdicts = [row["verdict"] for row in summary["claims"]]
+    click.echo(
+        f"{verdicts.count('reproduced')}/{len(verdicts)} claims reproduced"
+        f" ({verdicts.count('not_reproduced')} not reproduced,"
+        f" {verdicts.count('inconclusive')} inconclusive)"
+    )
+    click.echo(f"results: {out / 'results.json'}")
+    click.echo(f"report: {out / 'report.html'}")
+
+
+@cli.command("report")
+@click.argument("directory", type=click.Path(path_type=Path))
+def report_cmd(directory: Path) -> None:
+    """Rebuild DIRECTORY/report.html from stored results, without recomputing."""
+    from .report import write_report
+
+    click.echo(f"report: {write_report(directory)}")
+
+
+@cli.command("describe")
+@click.option("--model", "model_spec", default=None, help="Model SPEC (zoo name, factory, ckpt).")
+@click.option("--data", "data_spec", default=None, help="Data SPEC (embedded name or .npz).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def describe_cmd(model_spec: str | None, data_spec: str | None, seed: int) -> None:
+    """Load a model and/or data set from their specs and describe them (a dry run)."""
+    if model_spec is None and data_spec is None:
+        raise UserInputError("describe needs --model, --data or both")
+    from .describe import describe
+
+    for line in describe(model_spec, data_spec, seed=seed):
+        click.echo(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=args, prog_name="deepscope", standalone_mode=False)
+    except UserInputError as exc:
+        _echo(f"deepscope: error: {exc}")
+        return EXIT_USAGE
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        _echo("deepscope: aborted")
+        return EXIT_INTERNAL
+    except click.UsageError as exc:
+        _echo(f"deepscope: error: {exc.format_message()}")
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        _echo(f"deepscope: error: {exc.format_message()}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _echo("deepscope: interrupted")
+        return 130
+    except Exception as exc:  # an internal failure: say what, keep it to one line
+        if os.environ.get("DEEPSCOPE_DEBUG"):
+            traceback.print_exc()
+        _echo(f"deepscope: internal error: {type(exc).__name__}: {exc}"
+              " (set DEEPSCOPE_DEBUG=1 for the traceback)")
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""Exception types shared across deepscope.
+
+`UserInputError` marks a problem with what the user gave (an unknown experiment, a malformed
+``--set``, a bad model or data spec, a corrupt stored result). The CLI turns it into one line on
+stderr and exit status 2. Anything else that escapes is an internal failure (exit status 1).
+"""
+
+from __future__ import annotations
+
+
+class DeepscopeError(Exception):
+    """Base class of every error deepscope raises on purpose."""
+
+
+class UserInputError(DeepscopeError, ValueError):
+    """Bad input from the user: the message is one line that names the problem."""

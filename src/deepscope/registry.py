@@ -1,0 +1,88 @@
+"""The experiment registry: an explicit mapping from a stable id to its spec.
+
+Each experiment module defines ``Config`` (a frozen :class:`~deepscope.config.ExperimentConfig`),
+``run(config, rng) -> ExperimentResult`` and ``SPEC`` (an :class:`ExperimentSpec`). Ids are
+kebab-case and part of the public contract: never rename one.
+
+To add an experiment: write ``deepscope/experiments/<name>.py`` with those three names, then add
+its module to ``_MODULES`` below. The contract suite in ``tests/test_contract.py`` runs every
+registered experiment's quick preset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import UserInputError
+
+_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentSpec:
+    """Everything the CLI and the report need to know about an experiment.
+
+    Attributes:
+        id: stable kebab-case identifier (part of the contract).
+        title: short human title.
+        claim: the claim tested, in one line.
+        source: where the claim comes from (paper, section, equation; CLAIMS.md entry).
+        config_cls: the frozen configuration dataclass.
+        run: ``run(config, rng) -> ExperimentResult``.
+        citations: bibliography keys (see :mod:`deepscope.citations`).
+        statement: the claim in a few sentences, for the report.
+        formula: the formula tested, as plain text.
+    """
+
+    id: str
+    title: str
+    claim: str
+    source: str
+    config_cls: type
+    run: Callable[..., Any]
+    citations: tuple[str, ...] = ()
+    statement: str = ""
+    formula: str = ""
+
+    def __post_init__(self) -> None:
+        if not _ID.match(self.id):
+            raise ValueError(f"experiment id {self.id!r} is not kebab-case")
+
+
+# Explicit list of experiment modules, in report order.
+_MODULES = (
+    "deepscope.experiments.ising1d_decimation",
+    "deepscope.experiments.multiplication_gate",
+    "deepscope.experiments.parameter_counting",
+)
+
+_cache: dict[str, ExperimentSpec] | None = None
+
+
+def experiments() -> dict[str, ExperimentSpec]:
+    """All registered experiments, id -> spec, in report order."""
+    global _cache
+    if _cache is None:
+        specs: dict[str, ExperimentSpec] = {}
+        for module_name in _MODULES:
+            spec = importlib.import_module(module_name).SPEC
+            if spec.id in specs:
+                raise RuntimeError(f"duplicate experiment id {spec.id!r}")
+            specs[spec.id] = spec
+        _cache = specs
+    return dict(_cache)
+
+
+def get(experiment_id: str) -> ExperimentSpec:
+    """The spec for ``experiment_id``, or a one-line error listing the valid ids."""
+    specs = experiments()
+    if experiment_id not in specs:
+        raise UserInputError(
+            f"unknown experiment {experiment_id!r}; run 'deepscope list' (known: "
+            f"{', '.join(specs)})"
+        )
+    return specs[experiment_id]

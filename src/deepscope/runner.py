@@ -1,0 +1,218 @@
+"""Run one experiment into a run directory, or reproduce many into one output directory.
+
+``run_experiment`` builds the run under a hidden partial directory and renames it into place
+only when every file is written. ``reproduce`` runs a set of experiments into ``OUT/<id>/``,
+writes ``OUT/results.json`` (one row per claim) and ``OUT/report.html``. With ``resume=True`` it
+keeps experiments whose stored run is complete and matches the requested configuration, deletes
+leftovers of interrupted runs, and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import store
+from .config import ExperimentConfig, config_to_dict
+from .errors import UserInputError
+from .registry import ExperimentSpec, experiments, get
+from .results import ExperimentResult
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _save_figure(fig: Any, directory: Path, name: str) -> None:
+    """Store a matplotlib figure as PNG and SVG, written atomically, then release it."""
+    for fmt in ("png", "svg"):
+        buffer = io.BytesIO()
+        metadata = {"Software": None} if fmt == "png" else {"Date": None}
+        fig.savefig(buffer, format=fmt, dpi=110, bbox_inches="tight", metadata=metadata)
+        store.atomic_write_bytes(directory / f"{name}.{fmt}", buffer.getvalue())
+    fig.clear()
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    config: ExperimentConfig,
+    *,
+    seed: int,
+    out: Path,
+    preset: str = "custom",
+    argv: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run ``spec`` with ``config`` and store everything in the new directory ``out``.
+
+    Returns:
+        The stored ``result.json`` content.
+
+    Raises:
+        UserInputError: ``out`` exists or cannot be written.
+    """
+    out = store.ensure_new_directory(Path(out))
+    partial = store.partial_directory(out)
+    try:
+        config_record = {
+            "format_version": store.FORMAT_VERSION,
+            "experiment": spec.id,
+            "preset": preset,
+            "seed": seed,
+            "config": config_to_dict(config),
+        }
+        store.atomic_write_json(partial / "config.json", config_record)
+        env = store.environment(seed, spec.citations, argv)
+        store.atomic_write_json(partial / "env.json", env)
+
+        rng = np.random.default_rng(seed)
+        start = time.perf_counter()
+        result = spec.run(config, rng)
+        elapsed = time.perf_counter() - start
+        if not isinstance(result, ExperimentResult):
+            raise TypeError(f"{spec.id}: run() returned {type(result).__name__}")
+
+        if result.figures:
+            (partial / "figures").mkdir()
+            for name, fig in result.figures.items():
+                _save_figure(fig, partial / "figures", name)
+        if result.arrays:
+            store.atomic_save_npz(partial / "arrays.npz", result.arrays)
+        record = {
+            "format_version": store.FORMAT_VERSION,
+            "id": spec.id,
+            "title": spec.title,
+            "claim": spec.claim,
+            "source": spec.source,
+            "statement": spec.statement,
+            "formula": spec.formula,
+            "citations": list(spec.citations),
+            "preset": preset,
+            "seed": seed,
+            **result.to_json(),
+        }
+        store.atomic_write_json(partial / store.RESULT_FILE, record)
+        env["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        env["elapsed_s"] = round(elapsed, 3)
+        store.atomic_write_json(partial / "env.json", env)
+        store.commit_directory(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return record
+
+
+def select(only: Sequence[str] | None) -> list[ExperimentSpec]:
+    """The experiments named in ``only`` (all registered ones when empty), in registry order."""
+    specs = experiments()
+    if not only:
+        return list(specs.values())
+    chosen = [get(name) for name in only]  # raises on an unknown id
+    return [spec for spec in specs.values() if spec in chosen]
+
+
+def _summary_row(spec: ExperimentSpec, record: dict[str, Any]) -> dict[str, Any]:
+    head = next((c for c in record["checks"] if c["name"] == record.get("headline")), None)
+    row: dict[str, Any] = {
+        "id": spec.id,
+        "title": spec.title,
+        "claim": spec.claim,
+        "source": spec.source,
+        "verdict": record["verdict"],
+        "run_dir": spec.id,
+    }
+    if head is not None:
+        row["headline"] = {
+            key: head.get(key)
+            for key in ("name", "description", "measured", "stderr", "expected", "tolerance",
+                        "comparison", "relative", "outcome")
+        }
+    return row
+
+
+def _matches(stored: dict[str, Any], config: ExperimentConfig, preset: str, seed: int) -> bool:
+    return (
+        stored.get("config") == config_to_dict(config)
+        and stored.get("seed") == seed
+        and stored.get("preset") == preset
+    )
+
+
+def reproduce(
+    out: Path,
+    *,
+    preset: str = "quick",
+    only: Sequence[str] | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    argv: list[str] | None = None,
+    log: Log = _quiet,
+) -> dict[str, Any]:
+    """Run the selected experiments into ``out`` and write ``results.json`` and ``report.html``.
+
+    Args:
+        out: output directory; it must not exist unless ``resume`` is set.
+        preset: ``quick`` or ``full``.
+        only: experiment ids to run (default: all).
+        resume: keep finished experiments in an existing ``out`` and redo unfinished ones.
+        seed: the seed each experiment's ``numpy.random.Generator`` is built from.
+        argv: the command line recorded in env.json.
+        log: receives one line per experiment.
+
+    Returns:
+        The content of ``results.json``.
+    """
+    specs = select(only)
+    configs = {spec.id: spec.config_cls.preset(preset) for spec in specs}
+    out = Path(out)
+    if out.exists() and not resume:
+        store.ensure_new_directory(out)  # raises with the standard message
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {str(out)!r} exists and is not a directory")
+    store.check_writable(out)
+    for name in store.remove_partials(out):
+        log(f"removed unfinished run {name}")
+
+    rows = []
+    for index, spec in enumerate(specs, start=1):
+        run_dir = out / spec.id
+        config = configs[spec.id]
+        if run_dir.exists():
+            stored = store.load_run(run_dir)
+            if not _matches(stored["config"], config, preset, seed):
+                raise UserInputError(
+                    f"{str(run_dir)!r} holds a run with another configuration, preset or seed;"
+                    " use another --out"
+                )
+            record = stored["result"]
+            log(f"[{index}/{len(specs)}] {spec.id}: kept ({record['verdict']})")
+        else:
+            start = time.perf_counter()
+            record = run_experiment(
+                spec, config, seed=seed, out=run_dir, preset=preset, argv=argv
+            )
+            log(
+                f"[{index}/{len(specs)}] {spec.id}: {record['verdict']} "
+                f"({time.perf_counter() - start:.1f} s)"
+            )
+        rows.append(_summary_row(spec, record))
+
+    summary = {
+        "format_version": store.FORMAT_VERSION,
+        "preset": preset,
+        "seed": seed,
+        "claims": rows,
+    }
+    store.atomic_write_json(out / store.SUMMARY_FILE, summary)
+    from .report import write_report
+
+    write_report(out)
+    return summary

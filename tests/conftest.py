@@ -1,0 +1,47 @@
+"""Shared fixtures: one quick reproduction per test session, run with the network blocked."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+class NetworkBlocked(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def block_network() -> Iterator[list[str]]:
+    """Make every socket connection or name lookup fail, and record the attempts."""
+    attempts: list[str] = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(repr(args[:2]))
+        raise NetworkBlocked(f"network access attempted: {args[:2]!r}")
+
+    saved = (socket.socket.connect, socket.socket.connect_ex, socket.create_connection,
+             socket.getaddrinfo)
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign]
+    socket.create_connection = refuse  # type: ignore[assignment]
+    socket.getaddrinfo = refuse  # type: ignore[assignment]
+    try:
+        yield attempts
+    finally:
+        (socket.socket.connect, socket.socket.connect_ex, socket.create_connection,
+         socket.getaddrinfo) = saved
+
+
+@pytest.fixture(scope="session")
+def quick_reproduction(tmp_path_factory) -> dict:
+    """``deepscope reproduce --quick`` run once, in-process, with sockets blocked."""
+    from deepscope.cli import main
+
+    out = tmp_path_factory.mktemp("reproduce") / "quick"
+    with block_network() as attempts:
+        status = main(["reproduce", "--quick", "--out", str(out)])
+    return {"out": Path(out), "status": status, "network_attempts": attempts}
