@@ -30,6 +30,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -104,9 +105,11 @@ _BASE_FUNCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 #: name -> (torch function, (sigma_0, ..., sigma_6) at 0, or None where not smooth at 0).
-ACTIVATION_TABLE: Mapping[str, tuple[Callable[[torch.Tensor], torch.Tensor], tuple | None]] = {
-    name: (fn, _derivatives_at(name, 0.0)) for name, fn in _BASE_FUNCTIONS.items()
-}
+ACTIVATION_TABLE: Mapping[str, tuple[Callable[[torch.Tensor], torch.Tensor], tuple | None]] = (
+    MappingProxyType(
+        {name: (fn, _derivatives_at(name, 0.0)) for name, fn in _BASE_FUNCTIONS.items()}
+    )
+)
 
 _SPEC = re.compile(r"^\s*([a-z]+)\s*(?:([+-])\s*(\d+(?:\.\d*)?(?:e[+-]?\d+)?))?\s*$")
 
