@@ -33,7 +33,7 @@ def _arrays(ds):
 
 
 def _assert_same(a, b):
-    for x, y in zip(_arrays(a), _arrays(b)):
+    for x, y in zip(_arrays(a), _arrays(b), strict=True):
         assert x.dtype == y.dtype and x.shape == y.shape
         assert x.tobytes() == y.tobytes()
 
@@ -44,7 +44,8 @@ def _assert_same(a, b):
 def test_import_is_light():
     code = (
         "import sys, deepscope.data; "
-        "print(sorted(m for m in ('torch', 'sklearn', 'mnist1d', 'matplotlib') if m in sys.modules))"
+        "heavy = ('torch', 'sklearn', 'mnist1d', 'matplotlib'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

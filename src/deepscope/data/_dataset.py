@@ -48,7 +48,8 @@ class Dataset:
         if self.task not in TASKS:
             raise UserInputError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
-        for xs, ys, part in ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")):
+        splits = ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test"))
+        for xs, ys, part in splits:
             if xs.shape[1:] != self.input_shape:
                 raise UserInputError(
                     f"{part} inputs have sample shape {xs.shape[1:]}, expected {self.input_shape}"
@@ -144,7 +145,9 @@ def check_int(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_float(name: str, value: Any, *, positive: bool = False, minimum: float | None = None) -> float:
+def check_float(
+    name: str, value: Any, *, positive: bool = False, minimum: float | None = None
+) -> float:
     """Return `value` as a finite float (optionally > 0 or >= `minimum`), else UserInputError."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise UserInputError(f"{name} must be a number, got {value!r}")

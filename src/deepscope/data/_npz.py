@@ -128,7 +128,9 @@ def from_npz(path: str | os.PathLike[str], seed: int = 0, test_fraction: float =
         )
     if y.dtype.kind in "biu":
         if y.ndim != 1:
-            raise UserInputError(f"integer class labels y in {path} must be 1-D, got shape {y.shape}")
+            raise UserInputError(
+                f"integer class labels y in {path} must be 1-D, got shape {y.shape}"
+            )
         labels = np.concatenate([y_train.ravel(), y_test.ravel()]).astype(np.int64)
         if labels.min() < 0:
             raise UserInputError(f"class labels in {path} must be >= 0, found {labels.min()}")

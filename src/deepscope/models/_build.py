@@ -40,8 +40,12 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "resnet": ("width", "n_blocks", "norm", "in_channels", "n_classes"),
     "resnet1d": ("width", "n_blocks", "norm", "in_channels", "n_classes"),
 }
-_NAME_ALIASES = {"deep-linear": "linear", "deeplinear": "linear", "cnn2d": "cnn", "resnet2d": "resnet"}
-_KEY_ALIASES = {"activation": "act", "blocks": "n_blocks", "classes": "n_classes", "length": "image_size"}
+_NAME_ALIASES = {
+    "deep-linear": "linear", "deeplinear": "linear", "cnn2d": "cnn", "resnet2d": "resnet"
+}
+_KEY_ALIASES = {
+    "activation": "act", "blocks": "n_blocks", "classes": "n_classes", "length": "image_size"
+}
 
 
 def zoo_names() -> list[str]:

@@ -16,7 +16,6 @@ import importlib
 import importlib.util
 import inspect
 import itertools
-import pickle
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -39,8 +38,14 @@ _MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _counter = itertools.count()
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """Return ``"Type: message"`` on one line, without ANSI codes, cut to `limit` chars."""
+    text = " ".join(_ANSI_RE.sub("", str(exc)).split())
+    if len(text) > limit:
+        text = text[: limit - 3].rstrip() + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -105,10 +110,11 @@ def load_model(spec: str, **kwargs: Any) -> nn.Module:
 
     The factory is called as ``factory(**kwargs)``. The generic keyword arguments
     ``input_shape``, ``n_classes`` and ``seed`` are passed only if the factory accepts them;
-    any other keyword must be accepted. The factory runs under ``torch.random.fork_rng``,
-    seeded with ``seed`` when given, so its initialisation is deterministic and torch's
-    global RNG is unchanged afterwards. If the attribute is already an ``nn.Module``
-    instance (and no kwargs are given beyond the generic ones) it is returned as is.
+    any other keyword must be accepted. The import and the factory run under
+    ``torch.random.fork_rng`` (the factory seeded with ``seed`` when given), so the
+    initialisation is deterministic and torch's global RNG is unchanged afterwards. If the
+    attribute is already an ``nn.Module`` instance (and no kwargs are given beyond the
+    generic ones) it is returned as is.
 
     Args:
         spec: ``TARGET:FACTORY`` where TARGET is a dotted module or a ``.py`` file path.
@@ -122,10 +128,11 @@ def load_model(spec: str, **kwargs: Any) -> nn.Module:
             factory raised, or its result is not an ``nn.Module``.
     """
     target, attr = _split_target(spec)
-    if target.endswith(".py") or "/" in target or "\\" in target:
-        module = _import_file(target)
-    else:
-        module = _import_module(target)
+    with torch.random.fork_rng(devices=[]):  # import-time code may draw random numbers
+        if target.endswith(".py") or "/" in target or "\\" in target:
+            module = _import_file(target)
+        else:
+            module = _import_module(target)
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -183,8 +190,11 @@ def load_checkpoint(model: nn.Module, path: str | Path, context: str = "model") 
         raise UserInputError(f"checkpoint file not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise UserInputError(f"cannot read checkpoint {path}: {_one_line(exc)}") from None
+    except Exception as exc:  # junk files fail in many ways (UnpicklingError, KeyError, ...)
+        raise UserInputError(
+            f"cannot read checkpoint {path} with weights_only=True "
+            f"(expected a state dict saved by torch.save): {_one_line(exc)}"
+        ) from None
     state = _state_dict_from(obj, path)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
@@ -210,7 +220,9 @@ def load_checkpoint(model: nn.Module, path: str | Path, context: str = "model") 
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # pragma: no cover - caught by the checks above
-        raise UserInputError(f"checkpoint {path} does not match {context}: {_one_line(exc)}") from None
+        raise UserInputError(
+            f"checkpoint {path} does not match {context}: {_one_line(exc)}"
+        ) from None
     return model
 
 

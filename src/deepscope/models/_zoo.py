@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -43,7 +44,9 @@ def _check_widths(widths: Sequence[int], what: str) -> tuple[int, ...]:
     try:
         out = tuple(widths)
     except TypeError:
-        raise UserInputError(f"{what} widths must be a sequence of integers, got {widths!r}") from None
+        raise UserInputError(
+            f"{what} widths must be a sequence of integers, got {widths!r}"
+        ) from None
     if len(out) < 2:
         raise UserInputError(f"{what} needs at least 2 widths (input and output), got {list(out)}")
     for w in out:
@@ -82,7 +85,7 @@ class MLP(nn.Module):
         make_activation(activation)  # validate before building
         self.activation = str(activation).strip().lower()
         self.layers = nn.ModuleList(
-            nn.Linear(a, b, bias=bias) for a, b in zip(self.widths[:-1], self.widths[1:])
+            nn.Linear(a, b, bias=bias) for a, b in pairwise(self.widths)
         )
         self.act = make_activation(self.activation)
 
@@ -107,7 +110,7 @@ class DeepLinear(nn.Module):
         super().__init__()
         self.widths = _check_widths(widths, "DeepLinear")
         self.layers = nn.ModuleList(
-            nn.Linear(a, b, bias=bias) for a, b in zip(self.widths[:-1], self.widths[1:])
+            nn.Linear(a, b, bias=bias) for a, b in pairwise(self.widths)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
