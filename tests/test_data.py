@@ -53,7 +53,11 @@ def test_import_is_light():
 
 def test_available_names():
     assert data.available() == [
-        "digits", "digits-image", "mnist1d", "teacher-student", "gaussian-mixture"
+        "digits",
+        "digits-image",
+        "mnist1d",
+        "teacher-student",
+        "gaussian-mixture",
     ]
 
 
@@ -199,8 +203,9 @@ def test_cache_dir(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_teacher_student_targets_equal_teacher(activation):
-    ds = data.teacher_student(n_samples=500, d_in=6, d_hidden=9, d_out=2,
-                              activation=activation, seed=4)
+    ds = data.teacher_student(
+        n_samples=500, d_in=6, d_hidden=9, d_out=2, activation=activation, seed=4
+    )
     assert ds.task == "regression" and ds.n_classes is None
     assert ds.X_train.shape == (400, 6) and ds.y_train.shape == (400, 2)
     assert ds.y_train.dtype == np.float32 and ds.n_outputs == 2
@@ -310,11 +315,20 @@ NPZ_ERRORS = {
     "nan": ({"X": np.array([[np.nan], [1.0]]), "y": np.zeros(2, dtype=int)}, "NaN"),
     "inf": ({"X": np.array([[np.inf], [1.0]]), "y": np.zeros(2, dtype=int)}, "infinite"),
     "empty": ({"X": np.zeros((0, 2)), "y": np.zeros(0, dtype=int)}, "empty"),
-    "half test": ({"X": np.zeros((4, 2)), "y": np.zeros(4, dtype=int),
-                   "X_test": np.zeros((2, 2))}, "X_test and y_test"),
+    "half test": (
+        {"X": np.zeros((4, 2)), "y": np.zeros(4, dtype=int), "X_test": np.zeros((2, 2))},
+        "X_test and y_test",
+    ),
     "negative": ({"X": np.zeros((4, 2)), "y": np.array([0, 1, -1, 2])}, ">= 0"),
-    "test shape": ({"X": np.zeros((4, 2)), "y": np.zeros(4, dtype=int),
-                    "X_test": np.zeros((2, 3)), "y_test": np.zeros(2, dtype=int)}, "shape"),
+    "test shape": (
+        {
+            "X": np.zeros((4, 2)),
+            "y": np.zeros(4, dtype=int),
+            "X_test": np.zeros((2, 3)),
+            "y_test": np.zeros(2, dtype=int),
+        },
+        "shape",
+    ),
 }
 
 
@@ -339,8 +353,9 @@ def test_npz_file_errors(tmp_path):
         np.save(fh, np.zeros(3))
     with pytest.raises(UserInputError, match="single .npy"):
         data.from_npz(single)
-    obj = _write(tmp_path / "obj.npz", X=np.array([{"a": 1}, None], dtype=object),
-                 y=np.zeros(2, dtype=int))
+    obj = _write(
+        tmp_path / "obj.npz", X=np.array([{"a": 1}, None], dtype=object), y=np.zeros(2, dtype=int)
+    )
     with pytest.raises(UserInputError, match="pickle"):
         data.from_npz(obj)
 

@@ -23,7 +23,9 @@ def _params_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 def test_import_prints_nothing():
     out = subprocess.run(
-        [sys.executable, "-c", "import deepscope.models"], capture_output=True, text=True,
+        [sys.executable, "-c", "import deepscope.models"],
+        capture_output=True,
+        text=True,
         check=True,
     )
     assert out.stdout == "" and out.stderr == ""
@@ -73,8 +75,9 @@ def test_deep_linear_is_product_of_weights():
     mats = [layer.weight.detach().numpy() for layer in model.layers]
     product = mats[2] @ mats[1] @ mats[0]
     x = np.random.default_rng(1).normal(size=(9, 5))
-    np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(), x @ product.T,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        model(torch.from_numpy(x)).detach().numpy(), x @ product.T, rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_allclose(model.end_to_end().detach().numpy(), product, rtol=1e-12)
 
 
@@ -136,8 +139,10 @@ def test_conv_models_accept_flat_and_channelless_input():
 # ----------------------------------------------------------------------------- build, seeds
 
 
-@pytest.mark.parametrize("spec", ["mlp:64-32-10", "linear:10-10-10", "cnn", "cnn1d",
-                                  "resnet:width=8,n_blocks=1", "resnet1d"])
+@pytest.mark.parametrize(
+    "spec",
+    ["mlp:64-32-10", "linear:10-10-10", "cnn", "cnn1d", "resnet:width=8,n_blocks=1", "resnet1d"],
+)
 def test_build_deterministic_and_global_rng_untouched(spec):
     state = torch.random.get_rng_state()
     a = models.build(spec, seed=7)

@@ -55,9 +55,7 @@ class Dataset:
                     f"{part} inputs have sample shape {xs.shape[1:]}, expected {self.input_shape}"
                 )
             if len(xs) != len(ys):
-                raise UserInputError(
-                    f"{part} split has {len(xs)} inputs but {len(ys)} targets"
-                )
+                raise UserInputError(f"{part} split has {len(xs)} inputs but {len(ys)} targets")
         if self.task == "classification" and (self.n_classes is None or self.n_classes < 1):
             raise UserInputError("a classification data set needs n_classes >= 1")
 

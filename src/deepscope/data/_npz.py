@@ -45,14 +45,10 @@ def _check_pair(path: Path, X: np.ndarray, y: np.ndarray, xname: str, yname: str
     if len(X) == 0:
         raise UserInputError(f"{xname} in {path} is empty")
     if len(X) != len(y):
-        raise UserInputError(
-            f"{xname} has {len(X)} samples but {yname} has {len(y)} in {path}"
-        )
+        raise UserInputError(f"{xname} has {len(X)} samples but {yname} has {len(y)} in {path}")
     for name, arr in ((xname, X), (yname, y)):
         if arr.dtype.kind not in "biuf":
-            raise UserInputError(
-                f"{name} in {path} must be numeric, got dtype {arr.dtype}"
-            )
+            raise UserInputError(f"{name} in {path} must be numeric, got dtype {arr.dtype}")
     if not np.all(np.isfinite(X)):
         raise UserInputError(f"{xname} in {path} contains NaN or infinite values")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):

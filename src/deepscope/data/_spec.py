@@ -97,7 +97,10 @@ def _unknown_name_message(name: str) -> str:
 
 
 def _call(
-    loader: Callable[..., Dataset], fixed: dict[str, Any], options: dict[str, Any], seed: int,
+    loader: Callable[..., Dataset],
+    fixed: dict[str, Any],
+    options: dict[str, Any],
+    seed: int,
     context: str,
 ) -> Dataset:
     valid = _valid_options(loader, fixed)

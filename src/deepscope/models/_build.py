@@ -41,10 +41,16 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "resnet1d": ("width", "n_blocks", "norm", "in_channels", "n_classes"),
 }
 _NAME_ALIASES = {
-    "deep-linear": "linear", "deeplinear": "linear", "cnn2d": "cnn", "resnet2d": "resnet"
+    "deep-linear": "linear",
+    "deeplinear": "linear",
+    "cnn2d": "cnn",
+    "resnet2d": "resnet",
 }
 _KEY_ALIASES = {
-    "activation": "act", "blocks": "n_blocks", "classes": "n_classes", "length": "image_size"
+    "activation": "act",
+    "blocks": "n_blocks",
+    "classes": "n_classes",
+    "length": "image_size",
 }
 
 
@@ -186,8 +192,9 @@ def _make(name: str, opts: dict[str, Any], input_shape: Any, n_classes: int | No
         if size_opt is not None:
             size_opt = _int_tuple("image_size", size_opt)
             size_opt = size_opt * dim if len(size_opt) == 1 else size_opt
-        spatial = _pick("image_size", size_opt, spatial_ctx, (8,) * dim if dim == 2 else (40,),
-                        "input_shape")
+        spatial = _pick(
+            "image_size", size_opt, spatial_ctx, (8,) * dim if dim == 2 else (40,), "input_shape"
+        )
         channels = _int_tuple("channels", opts.get("channels", (8, 16)))
         return SmallCNN(in_channels, classes, image_size=spatial, channels=channels, dim=dim)
     return SmallResNet(
@@ -258,8 +265,9 @@ def build(
         UserInputError: Unknown model, malformed spec, or options that contradict the data.
     """
     seed = check_seed(seed)
-    if n_classes is not None and (isinstance(n_classes, bool) or not isinstance(n_classes, int)
-                                  or n_classes < 1):
+    if n_classes is not None and (
+        isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1
+    ):
         raise UserInputError(f"n_classes must be a positive integer, got {n_classes!r}")
     name, opts = parse_spec(spec)
     with torch.random.fork_rng(devices=[]):  # construction draws from the global RNG

@@ -160,8 +160,7 @@ def load_model(spec: str, **kwargs: Any) -> nn.Module:
         raise UserInputError(f"model factory {target}:{attr} raised {_one_line(exc)}") from None
     if not isinstance(result, nn.Module):
         raise UserInputError(
-            f"model factory {target}:{attr} returned {type(result).__name__}, "
-            "not a torch.nn.Module"
+            f"model factory {target}:{attr} returned {type(result).__name__}, not a torch.nn.Module"
         )
     return result
 
@@ -214,9 +213,7 @@ def load_checkpoint(model: nn.Module, path: str | Path, context: str = "model") 
     if shapes:
         problems.append("shape mismatch " + "; ".join(shapes[:3]))
     if problems:
-        raise UserInputError(
-            f"checkpoint {path} does not match {context}: " + "; ".join(problems)
-        )
+        raise UserInputError(f"checkpoint {path} does not match {context}: " + "; ".join(problems))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # pragma: no cover - caught by the checks above

@@ -84,9 +84,7 @@ class MLP(nn.Module):
         self.widths = _check_widths(widths, "MLP")
         make_activation(activation)  # validate before building
         self.activation = str(activation).strip().lower()
-        self.layers = nn.ModuleList(
-            nn.Linear(a, b, bias=bias) for a, b in pairwise(self.widths)
-        )
+        self.layers = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in pairwise(self.widths))
         self.act = make_activation(self.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -109,9 +107,7 @@ class DeepLinear(nn.Module):
     def __init__(self, widths: Sequence[int], bias: bool = False):
         super().__init__()
         self.widths = _check_widths(widths, "DeepLinear")
-        self.layers = nn.ModuleList(
-            nn.Linear(a, b, bias=bias) for a, b in pairwise(self.widths)
-        )
+        self.layers = nn.ModuleList(nn.Linear(a, b, bias=bias) for a, b in pairwise(self.widths))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0], -1)
