@@ -3,7 +3,8 @@
 The top-level package is deliberately light: importing it loads neither torch nor matplotlib.
 Sub-packages are imported on first use:
 
-- ``deepscope.data``: embedded data sets (digits, MNIST-1D, teacher-student, Gaussian mixture, .npz).
+- ``deepscope.data``: embedded data sets (digits, MNIST-1D, teacher-student, Gaussian mixture,
+  .npz).
 - ``deepscope.models``: the model zoo and the loader for user models.
 - ``deepscope.instruments``: pure measurement code (physics, expressivity, ...).
 - ``deepscope.experiments``: one module per theoretical claim; ``deepscope.registry`` lists them.
@@ -35,8 +36,19 @@ _LAZY = {
 __all__ = ["__version__", *sorted(_LAZY)]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import config, data, errors, experiments, instruments, models, registry, report  # noqa: F401
-    from . import results, runner, store  # noqa: F401
+    from . import (  # noqa: F401  # noqa: F401
+        config,
+        data,
+        errors,
+        experiments,
+        instruments,
+        models,
+        registry,
+        report,
+        results,
+        runner,
+        store,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -161,7 +161,9 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
             try:
                 out = float(value.strip())
             except ValueError:
-                raise UserInputError(f"config key {key!r} expects a number, got {value!r}") from None
+                raise UserInputError(
+                    f"config key {key!r} expects a number, got {value!r}"
+                ) from None
         else:
             raise UserInputError(f"config key {key!r} expects a number, got {value!r}")
         if not math.isfinite(out):

@@ -89,7 +89,8 @@ class Check:
         if self.comparison == "close":
             if self.deviation <= self.tolerance:
                 return "pass"
-            if self.kind != "exact" and se > 0 and self.deviation <= self.tolerance + N_SIGMA * se / scale:
+            margin = self.tolerance + N_SIGMA * se / scale
+            if self.kind != "exact" and se > 0 and self.deviation <= margin:
                 return "inconclusive"
             return "fail"
         sign = 1.0 if self.comparison == "at_most" else -1.0

@@ -141,7 +141,9 @@ def check_writable(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserInputError(f"cannot create directory {str(directory)!r}: {exc.strerror}") from None
+        raise UserInputError(
+            f"cannot create directory {str(directory)!r}: {exc.strerror}"
+        ) from None
     if not directory.is_dir():
         raise UserInputError(f"{str(directory)!r} is not a directory")
     try:
@@ -224,7 +226,9 @@ def load_run(directory: Path) -> dict[str, Any]:
     for name in result.get("figures", []):
         png = directory / "figures" / f"{name}.png"
         if not png.is_file():
-            raise UserInputError(f"run {str(directory)!r} lists figure {name!r} but {png} is missing")
+            raise UserInputError(
+                f"run {str(directory)!r} lists figure {name!r} but {png} is missing"
+            )
         figures.append(png)
     return {"dir": directory, "result": result, "config": config, "env": env, "figures": figures}
 

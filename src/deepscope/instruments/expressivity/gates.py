@@ -212,8 +212,11 @@ class _Gate(nn.Module):
         self.n_hidden = len(w_out)
         self.n_inputs = len(w_hidden[0])
         self.dtype = dtype
-        self.hidden = nn.Linear(self.n_inputs, self.n_hidden, bias=bias != 0.0, dtype=dtype)
-        self.output = nn.Linear(self.n_hidden, 1, bias=False, dtype=dtype)
+        # skip_init: no random initialisation, so building a gate leaves torch's global RNG alone
+        self.hidden = nn.utils.skip_init(
+            nn.Linear, self.n_inputs, self.n_hidden, bias=bias != 0.0, dtype=dtype
+        )
+        self.output = nn.utils.skip_init(nn.Linear, self.n_hidden, 1, bias=False, dtype=dtype)
         with torch.no_grad():
             self.hidden.weight.copy_(torch.tensor(w_hidden, dtype=dtype))
             if self.hidden.bias is not None:
