@@ -3,6 +3,29 @@
 from __future__ import annotations
 
 REFERENCES: dict[str, str] = {
+    "pearlmutter1994": (
+        "B. A. Pearlmutter, 'Fast exact multiplication by the Hessian', Neural Comput. 6:147 (1994)."
+    ),
+    "schraudolph2002": (
+        "N. N. Schraudolph, 'Fast curvature matrix-vector products for second-order gradient "
+        "descent', Neural Comput. 14:1723 (2002)."
+    ),
+    "lanczos1950": (
+        "C. Lanczos, 'An iteration method for the solution of the eigenvalue problem of linear "
+        "differential and integral operators', J. Res. Natl. Bur. Stand. 45:255 (1950)."
+    ),
+    "meyer2021": (
+        "R. A. Meyer, C. Musco, C. Musco and D. P. Woodruff, 'Hutch++: optimal stochastic trace "
+        "estimation', SOSA 2021, arXiv:2010.09649."
+    ),
+    "ubaru2017": (
+        "S. Ubaru, J. Chen and Y. Saad, 'Fast estimation of tr(f(A)) via stochastic Lanczos "
+        "quadrature', SIAM J. Matrix Anal. Appl. 38:1075 (2017)."
+    ),
+    "ghorbani2019": (
+        "B. Ghorbani, S. Krishnan and Y. Xiao, 'An investigation into neural net optimization via "
+        "Hessian eigenvalue density', ICML 2019, arXiv:1901.10159."
+    ),
     "lin2017": (
         "H. W. Lin, M. Tegmark and D. Rolnick, 'Why does deep and cheap learning work so well?', "
         "J. Stat. Phys. 168:1223-1247 (2017), arXiv:1608.08225."
@@ -17,6 +40,49 @@ REFERENCES: dict[str, str] = {
     ),
     "kadanoff1966": (
         "L. P. Kadanoff, 'Scaling laws for Ising models near T_c', Physics 2:263 (1966)."
+    ),
+    "onsager1944": (
+        "L. Onsager, 'Crystal statistics. I. A two-dimensional model with an order-disorder "
+        "transition', Phys. Rev. 65:117 (1944)."
+    ),
+    "yang1952": (
+        "C. N. Yang, 'The spontaneous magnetization of a two-dimensional Ising model', "
+        "Phys. Rev. 85:808 (1952)."
+    ),
+    "binder1981": (
+        "K. Binder, 'Finite size scaling analysis of Ising model block distribution functions', "
+        "Z. Phys. B 43:119 (1981)."
+    ),
+    "wolff1989": (
+        "U. Wolff, 'Collective Monte Carlo updating for spin systems', Phys. Rev. Lett. 62:361 "
+        "(1989)."
+    ),
+    "sokal1989": (
+        "A. D. Sokal, 'Monte Carlo methods in statistical mechanics: foundations and new "
+        "algorithms', Cours de Troisieme Cycle, Lausanne (1989); N. Madras and A. D. Sokal, "
+        "J. Stat. Phys. 50:109 (1988)."
+    ),
+    "migdal1976": (
+        "A. A. Migdal, 'Phase transitions in gauge and spin-lattice systems', Sov. Phys. JETP "
+        "42:743 (1976)."
+    ),
+    "kadanoff1976": (
+        "L. P. Kadanoff, 'Notes on Migdal's recursion formulas', Ann. Phys. 100:359 (1976)."
+    ),
+    "swendsen1979": (
+        "R. H. Swendsen, 'Monte Carlo renormalization group', Phys. Rev. Lett. 42:859 (1979)."
+    ),
+    "hinton2002": (
+        "G. E. Hinton, 'Training products of experts by minimizing contrastive divergence', "
+        "Neural Comput. 14:1771 (2002)."
+    ),
+    "kochjanusz2018": (
+        "M. Koch-Janusz and Z. Ringel, 'Mutual information, neural networks and the "
+        "renormalization group', Nature Physics 14:578 (2018), arXiv:1704.06279."
+    ),
+    "miller1955": (
+        "G. A. Miller, 'Note on the bias of information estimates', in Information Theory in "
+        "Psychology, Free Press (1955) (the Miller-Madow correction)."
     ),
     "nelson1975": (
         "D. R. Nelson and M. E. Fisher, 'Soluble renormalization groups and scaling fields for "

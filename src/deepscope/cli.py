@@ -144,6 +144,49 @@ def describe_cmd(model_spec: str | None, data_spec: str | None, seed: int) -> No
         click.echo(line)
 
 
+@cli.command("hessian")
+@click.option("--model", "model_spec", required=True,
+              help="Model SPEC: zoo name (mlp:64-32-10, cnn, ...), factory, or SPEC@weights.pt.")
+@click.option("--data", "data_spec", required=True, help="Data SPEC: embedded name or .npz.")
+@click.option("--loss", type=click.Choice(["ce", "mse"]), default="ce", show_default=True)
+@click.option("--params", "param_globs", multiple=True, metavar="GLOB",
+              help="Parameter names or globs (repeatable; default: all trainable).")
+@click.option("--top-k", type=int, default=5, show_default=True)
+@click.option("--bottom-k", type=int, default=0, show_default=True)
+@click.option("--trace", "want_trace", is_flag=True, help="Hutch++ trace with a 95% interval.")
+@click.option("--density", is_flag=True, help="Spectral density by stochastic Lanczos quadrature.")
+@click.option("--ggn", is_flag=True, help="Use the generalised Gauss-Newton matrix instead of H.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64",
+              show_default=True)
+@click.option("--batch-size", type=int, default=512, show_default=True)
+@click.option("--max-samples", type=int, default=0, help="Use the first N training samples.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New run directory.")
+def hessian_cmd(model_spec: str, data_spec: str, loss: str, param_globs: tuple[str, ...],
+                top_k: int, bottom_k: int, want_trace: bool, density: bool, ggn: bool,
+                dtype: str, batch_size: int, max_samples: int, seed: int, out: Path) -> None:
+    """Eigenvalues, trace and spectral density of the loss Hessian (or GGN) of MODEL on DATA."""
+    from .commands.hessian import HessianRequest, write_hessian_run
+    from .progress import RichReporter, use_reporter
+
+    request = HessianRequest(model=model_spec, data=data_spec, loss=loss, params=param_globs,
+                             top_k=top_k, bottom_k=bottom_k, trace=want_trace, density=density,
+                             ggn=ggn, dtype=dtype, batch_size=batch_size,
+                             max_samples=max_samples, seed=seed)
+    with RichReporter() as reporter, use_reporter(reporter):
+        record = write_hessian_run(request, out, argv=sys.argv)
+    click.echo(f"{record['operator']} of {record['model']} on {record['data']}: "
+               f"{record['n_params']:,} parameters, loss {record['loss']:.6g}")
+    for key in ("top_eigenvalues", "bottom_eigenvalues"):
+        if key in record:
+            values = ", ".join(f"{v:.6g}" for v in record[key]["values"])
+            click.echo(f"{key.replace('_', ' ')}: {values}")
+    if "trace" in record:
+        click.echo(f"trace: {record['trace']['value']:.6g} ± {record['trace']['stderr']:.2g}"
+                   f" (s.e., {record['trace']['n_matvecs']} products)")
+    click.echo(f"results: {out / 'result.json'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv

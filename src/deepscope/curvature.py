@@ -11,6 +11,14 @@ vector of length P, ``op @ V`` for a P x k matrix in one batched pass, ``op.shap
 - :class:`SubspaceOperator`, :class:`BlockDiagonalOperator`: per-layer blocks.
 - :class:`DenseOperator`: a matrix behind the same protocol.
 
+Solvers (each result carries ``n_matvecs``, wall time and its uncertainty):
+
+- :func:`eigenvalues`: Lanczos with full reorthogonalisation in float64, restarted for top-k,
+  every pair checked by its true residual.
+- :func:`trace`: Hutch++ or Hutchinson, stopping on a confidence interval.
+- :func:`spectral_density`: stochastic Lanczos quadrature, probes batched.
+- :func:`hessian_index`: the fraction of negative eigenvalues, exact or estimated with its error.
+
 A flat vector lists the selected parameters in ``model.named_parameters()`` order.
 """
 
@@ -26,8 +34,12 @@ from .instruments.curvature.decomposition import (
     GaussNewtonDecomposition,
     gauss_newton_decomposition,
 )
+from .instruments.curvature.density import SpectralDensity, spectral_density
 from .instruments.curvature.ggn import EmpiricalFisherOperator, GGNOperator
 from .instruments.curvature.hessian import GaussNewtonResidualOperator, HessianOperator
+from .instruments.curvature.index import HessianIndex, hessian_index
+from .instruments.curvature.lanczos import EigenResult, eigenvalues
+from .instruments.curvature.trace import TraceEstimate, trace
 
 __all__ = [
     # operators
@@ -43,4 +55,13 @@ __all__ = [
     "CurvatureLinearOperator",
     "DenseOperator",
     "ScaledSumOperator",
+    # solvers
+    "eigenvalues",
+    "EigenResult",
+    "trace",
+    "TraceEstimate",
+    "spectral_density",
+    "SpectralDensity",
+    "hessian_index",
+    "HessianIndex",
 ]

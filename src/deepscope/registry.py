@@ -56,6 +56,11 @@ class ExperimentSpec:
 # Explicit list of experiment modules, in report order.
 _MODULES = (
     "deepscope.experiments.ising1d_decimation",
+    "deepscope.experiments.ising2d_exact_benchmarks",
+    "deepscope.experiments.migdal_kadanoff",
+    "deepscope.experiments.block_spin_flow",
+    "deepscope.experiments.rbm_as_rg",
+    "deepscope.experiments.mutual_information_rg",
     "deepscope.experiments.multiplication_gate",
     "deepscope.experiments.parameter_counting",
 )

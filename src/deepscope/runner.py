@@ -10,7 +10,6 @@ leftovers of interrupted runs, and redoes the rest.
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -30,16 +29,6 @@ Log = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
-
-
-def _save_figure(fig: Any, directory: Path, name: str) -> None:
-    """Store a matplotlib figure as PNG and SVG, written atomically, then release it."""
-    for fmt in ("png", "svg"):
-        buffer = io.BytesIO()
-        metadata = {"Software": None} if fmt == "png" else {"Date": None}
-        fig.savefig(buffer, format=fmt, dpi=110, bbox_inches="tight", metadata=metadata)
-        store.atomic_write_bytes(directory / f"{name}.{fmt}", buffer.getvalue())
-    fig.clear()
 
 
 def run_experiment(
@@ -83,7 +72,7 @@ def run_experiment(
         if result.figures:
             (partial / "figures").mkdir()
             for name, fig in result.figures.items():
-                _save_figure(fig, partial / "figures", name)
+                store.save_figure(fig, partial / "figures", name)
         if result.arrays:
             store.atomic_save_npz(partial / "arrays.npz", result.arrays)
         record = {

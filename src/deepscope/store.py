@@ -70,6 +70,16 @@ def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def save_figure(fig: Any, directory: Path, name: str) -> None:
+    """Store a matplotlib figure as PNG and SVG (no timestamps), atomically, then release it."""
+    for fmt in ("png", "svg"):
+        buffer = io.BytesIO()
+        metadata = {"Software": None} if fmt == "png" else {"Date": None}
+        fig.savefig(buffer, format=fmt, dpi=110, bbox_inches="tight", metadata=metadata)
+        atomic_write_bytes(Path(directory) / f"{name}.{fmt}", buffer.getvalue())
+    fig.clear()
+
+
 # ----------------------------------------------------------------------------- provenance
 def git_info() -> dict[str, Any]:
     """Commit and dirty flag of the deepscope source tree, when it is a git checkout."""

@@ -82,6 +82,8 @@ class SpectralDensity:
         sigma: Gaussian bandwidth used.
         normalization: trapezoid integral of the smoothed density on the grid BEFORE
             normalising (~1 when the grid covers the spectrum by a few sigma).
+        ritz_residuals: (n_probes, n_steps) bounds ``|beta_m y_{m,i}|``: an eigenvalue of A lies
+            within this distance of each node (small = converged, e.g. an outlier or a spike).
         moments: (n_probes, 4): ``v^T A^j v`` for j = 1..4 per probe.
         moments_mean: (4,) estimates of ``tr(A^j) / P``.
         moments_stderr: (4,) standard errors over probes (nan for one probe).
@@ -99,6 +101,7 @@ class SpectralDensity:
     density: np.ndarray
     sigma: float
     normalization: float
+    ritz_residuals: np.ndarray
     moments: np.ndarray
     moments_mean: np.ndarray
     moments_stderr: np.ndarray
@@ -150,12 +153,13 @@ def _smooth(x: np.ndarray, nodes: np.ndarray, weights: np.ndarray, sigma: float)
 
 def batched_lanczos(
     A: Products, V0: torch.Tensor, n_steps: int, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Advance one Lanczos recurrence per column of ``V0`` (unit columns) together.
 
     Each step is a single product ``A @ V`` for all columns; the recurrence is float64 with full
     reorthogonalisation per column (twice, batched). Returns ``alpha (n, m)`` and
-    ``beta (n, m - 1)`` of the tridiagonal matrices, on the CPU.
+    ``beta (n, m - 1)`` of the tridiagonal matrices and ``beta_next (n,)`` (the norm of the
+    last residual, for Ritz residual bounds ``|beta_next * Y[m-1, i]|``), on the CPU.
     """
     P, n = V0.shape
     dev = V0.device
@@ -175,10 +179,11 @@ def batched_lanczos(
         c2 = torch.bmm(B, wt)
         wt = wt - torch.bmm(B.transpose(1, 2), c2)
         alpha[:, j] = (c + c2)[:, j, 0]
-        if j == n_steps - 1:
-            break
         wt = wt.squeeze(2)  # (n, P)
         b = wt.norm(dim=1)
+        if j == n_steps - 1:
+            beta_next = b
+            break
         dead = b <= 64.0 * _EPS * math.sqrt(P) * scale
         b = torch.where(dead, torch.zeros_like(b), b)
         v_new = wt / torch.where(dead, torch.ones_like(b), b)[:, None]
@@ -189,7 +194,7 @@ def batched_lanczos(
             v_new[p] = x / x.norm()
         beta[:, j] = b
         v = v_new.T
-    return alpha.cpu(), beta.cpu()
+    return alpha.cpu(), beta.cpu(), beta_next.cpu()
 
 
 def spectral_density(
@@ -245,11 +250,12 @@ def spectral_density(
     else:
         V0 = randn(gen, (P, n_probes), A.device)
         V0 = V0 / V0.norm(dim=0)
-    alpha, beta = batched_lanczos(A, V0, n_steps, gen)
+    alpha, beta, beta_next = batched_lanczos(A, V0, n_steps, gen)
     T = torch.diag_embed(alpha) + torch.diag_embed(beta, 1) + torch.diag_embed(beta, -1)
     theta, Y = torch.linalg.eigh(T)
     nodes = theta.numpy()
     weights = (Y[:, 0, :] ** 2).numpy()
+    ritz_residuals = (beta_next[:, None] * Y[:, -1, :]).abs().numpy()
     weights = weights / weights.sum(axis=1, keepdims=True)  # sums to 1 up to rounding already
 
     moments = np.stack([(weights * nodes**j).sum(axis=1) for j in range(1, N_MOMENTS + 1)], 1)
@@ -276,7 +282,7 @@ def spectral_density(
     density = raw / normalization if normalization > 0 else raw
     return SpectralDensity(
         nodes=nodes, weights=weights, grid=grid_arr, density=density, sigma=float(sigma),
-        normalization=normalization, moments=moments, moments_mean=mean,
+        normalization=normalization, ritz_residuals=ritz_residuals, moments=moments, moments_mean=mean,
         moments_stderr=stderr, spectral_range=(lo, hi), n_probes=n_probes, n_steps=n_steps,
         probe=probe, n_matvecs=A.count, n_calls=A.calls, wall_time=time.perf_counter() - t0,
         probes=V0 if return_probes else None,

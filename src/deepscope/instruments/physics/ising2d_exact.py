@@ -93,7 +93,9 @@ def onsager_free_energy(T):
 
 
 def onsager_energy(T):
-    """Energy per spin ``u = -coth 2K [1 + (2/pi)(2 tanh^2 2K - 1) K(k)]``, ``k = 2 sinh 2K / cosh^2 2K``.
+    """Energy per spin ``u = -coth 2K [1 + (2/pi)(2 tanh^2 2K - 1) K(k)]``.
+
+    Here ``k = 2 sinh 2K / cosh^2 2K`` and ``K = 1/T``.
 
     ``K(k)`` is the complete elliptic integral of the first kind (scipy's ``ellipk(m = k^2)``).
     Equal to ``-d(ln Z/N)/dK``.

@@ -88,7 +88,7 @@ class RBM:
 def _check_data(data) -> np.ndarray:
     x = np.asarray(data, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2 or np.any((x < 0) | (x > 1)):
-        raise UserInputError("RBM data must be an (n_samples, n_visible) array with values in [0,1]")
+        raise UserInputError("RBM data must be (n_samples, n_visible) with values in [0, 1]")
     return x
 
 

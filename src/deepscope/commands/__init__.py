@@ -1,0 +1,1 @@
+"""Analyses behind CLI commands other than the experiment registry (e.g. ``hessian``)."""

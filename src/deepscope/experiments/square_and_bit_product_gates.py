@@ -1,0 +1,194 @@
+"""square-and-bit-product-gates: x^2 with 3 neurons, a product of k bits with one (CLAIMS.md A2).
+
+Question: does the bias-free 3-neuron square gate compute x^2 with error O(lambda^2), and how
+accurate is the one-neuron bit-product gate sigmoid(-beta (k - 1/2 - sum x_i)) really?
+
+Seed claim: LTR Eq. 13: prod_{i in K} x_i = lim_{beta -> inf} sigma(-beta (k - 1/2 - sum x_i)), with
+"beta > D ln 10 gives D correct decimals"; the square gate [s(lx) + s(-lx) - 2 s(0)] /
+(l^2 s''(0)) of Rolnick & Tegmark Sec. 4.
+
+What is measured: the square gate (a real torch module, float64) on points uniform on [-1, 1]
+for several activations: the max error against lambda, its log-log slope (lambda <= 0.3) and the
+ratio to our next-order term x^2 (s4 / (12 s2)) lambda^2 x^2. The bit gate on all 2^k bit patterns
+for k = 1..10 at beta = D ln 10 and 2 D ln 10: the worst error against the exact
+1 / (1 + e^{beta/2}) (the nearest wrong input sits at beta/2 from the threshold), and the number
+of correct decimals, -log10(error).
+
+Figures: square-gate error against lambda; bit-gate worst error against beta with e^{-beta/2}.
+
+Tolerances: slope 2.00 +- 0.05 and next-order agreement 5% as in A1 (CLAIMS A1/A2). The bit-gate
+error equals 1/(1 + e^{beta/2}) up to the rounding of 1 - sigmoid(beta/2) in float64 (absolute
+1e-16 on errors down to 1e-10), hence a relative tolerance of 1e-5; decimals within 0.05 of D/2
+(at beta = D ln 10) and D (at 2 D ln 10), since -log10(1/(1 + 10^{D/2})) - D/2 =
+log10(1 + 10^{-D/2}) <= 0.042 for D >= 2. Set from the closed forms, confirmed on the first run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import numpy as np
+
+from ..config import ExperimentConfig
+from ..registry import ExperimentSpec
+from ..results import Check, ExperimentResult, Measurement
+from ._plotting import new_figure
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Configuration (defaults: full preset)."""
+
+    activations: tuple[str, ...] = ("softplus", "exp", "softplus+1", "tanh+0.5")
+    lams: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)
+    n_points: int = 100_000
+    max_k: int = 10
+    decimals: tuple[int, ...] = (2, 4, 6, 8, 10)
+    slope_fit_max_lam: float = 0.3
+    next_order_max_lam: float = 0.1
+    slope_tolerance: float = 0.05
+    next_order_tolerance: float = 0.05
+    bit_relative_tolerance: float = 1e-5
+    decimals_tolerance: float = 0.05
+
+    QUICK = {"activations": ("softplus", "exp"), "n_points": 10_000}
+
+    def validate(self) -> None:
+        from ..errors import UserInputError
+
+        if not self.activations or self.n_points < 100 or not 1 <= self.max_k <= 16:
+            raise UserInputError("need activations, n_points >= 100 and 1 <= max_k <= 16")
+        if any(lam <= 0 for lam in self.lams) or any(d < 1 for d in self.decimals):
+            raise UserInputError("lambdas must be > 0 and decimals >= 1")
+        if sum(lam <= self.slope_fit_max_lam for lam in self.lams) < 2:
+            raise UserInputError("need at least two lambdas <= slope_fit_max_lam for the slope")
+
+
+def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
+    import torch
+
+    from ..instruments.expressivity import gates
+
+    x = rng.uniform(-1.0, 1.0, size=(config.n_points, 1))
+    xt = torch.from_numpy(x)
+    lams = np.asarray(config.lams, dtype=np.float64)
+    fit, near = lams <= config.slope_fit_max_lam, lams <= config.next_order_max_lam
+    checks, measurements, arrays = [], {}, {"lams": lams}
+    sq_err = {}
+    for name in config.activations:
+        errs, preds = np.empty(len(lams)), np.empty(len(lams))
+        for i, lam in enumerate(lams):
+            with torch.no_grad():
+                q = gates.square_gate(name, float(lam))(xt).numpy()
+            errs[i] = np.max(np.abs(q - x[:, 0] ** 2))
+            rel = gates.square_next_order_relative_error(name, float(lam), x[:, 0])
+            preds[i] = np.max(np.abs(x[:, 0] ** 2 * rel))
+        slope, _, se = gates.fit_loglog_slope(lams[fit], errs[fit])
+        key = name.replace("+", "_plus_").replace(".", "p")
+        sq_err[name] = (errs, preds)
+        arrays[f"square_max_error_{key}"], arrays[f"square_next_order_{key}"] = errs, preds
+        checks.append(Check(f"square_slope_{key}", f"{name}: square-gate log-log slope of max "
+                            f"error vs lambda", float(slope), 2.0, config.slope_tolerance,
+                            kind="statistical", stderr=float(se)))
+        checks.append(Check(f"square_next_order_{key}", f"{name}: max |measured/next-order - 1|"
+                            f" for lambda <= {config.next_order_max_lam}",
+                            float(np.max(np.abs(errs[near] / preds[near] - 1))), 0.0,
+                            config.next_order_tolerance))
+        measurements[f"square_max_error_{key}"] = Measurement(errs, description=f"{name}: "
+                                                              f"max |q - x^2| per lambda")
+    sq = gates.square_gate(config.activations[0], 0.1)
+    checks.append(Check("square_n_hidden", "hidden neurons of the square gate", sq.n_hidden, 3, 0))
+
+    # Bit-product gate: every pattern of k bits, beta = D ln 10 and 2 D ln 10.
+    ks = np.arange(1, config.max_k + 1)
+    ds = np.asarray(config.decimals, dtype=np.float64)
+    worst = np.empty((2, len(ds), len(ks)))
+    for f, factor in enumerate((1.0, 2.0)):
+        for j, d in enumerate(ds):
+            beta = factor * d * math.log(10.0)
+            for i, k in enumerate(ks):
+                bits = np.array(list(itertools.product((0.0, 1.0), repeat=int(k))))
+                with torch.no_grad():
+                    out = gates.bit_product_gate(int(k), beta)(torch.from_numpy(bits)).numpy()
+                worst[f, j, i] = np.max(np.abs(out - bits.prod(axis=1)))
+    betas = np.stack([ds * math.log(10.0), 2 * ds * math.log(10.0)])
+    exact = 1.0 / (1.0 + np.exp(betas / 2))
+    rel_dev = np.max(np.abs(worst / exact[:, :, None] - 1.0))
+    decimals = -np.log10(worst.max(axis=2))
+    arrays.update(bit_ks=ks, bit_decimals_D=ds, bit_betas=betas, bit_worst_error=worst)
+    checks += [
+        Check("bit_error_closed_form", "max over k <= %d, beta of |worst error / (1/(1 + "
+              "e^{beta/2})) - 1|" % config.max_k, float(rel_dev), 0.0,
+              config.bit_relative_tolerance),
+        Check("bit_decimals_at_D_ln10", "max |-log10(worst error) - D/2| at beta = D ln 10 "
+              "(the quoted bound gives only D/2 decimals)",
+              float(np.max(np.abs(decimals[0] - ds / 2))), 0.0, config.decimals_tolerance),
+        Check("bit_decimals_at_2D_ln10", "max |-log10(worst error) - D| at beta = 2 D ln 10",
+              float(np.max(np.abs(decimals[1] - ds))), 0.0, config.decimals_tolerance),
+        Check("bit_n_hidden", "neurons of the bit-product gate",
+              gates.bit_product_gate(config.max_k, 1.0).n_hidden, 1, 0),
+    ]
+    measurements["bit_decimals_at_D_ln10"] = Measurement(
+        decimals[0], description=f"correct decimals at beta = D ln 10 for D = {list(ds)}")
+    measurements["bit_decimals_at_2D_ln10"] = Measurement(
+        decimals[1], description=f"correct decimals at beta = 2 D ln 10 for D = {list(ds)}")
+    d_big = int(np.argmax(ds))
+    notes = [
+        f"Square gate: {config.n_points} points uniform on [-1, 1], float64.",
+        f"Quoted bound flagged: beta = D ln 10 gives {decimals[0][d_big]:.2f} correct decimals "
+        f"for D = {ds[d_big]:g} (error {worst[0, d_big].max():.2e}), i.e. D/2, not D. The worst "
+        "pattern has k-1 ones (or all k), at distance beta/2 from the threshold, so the error is "
+        "1/(1 + e^{beta/2}) ~ e^{-beta/2}; D correct decimals need beta > 2 D ln 10.",
+    ]
+    return ExperimentResult(
+        checks=checks, measurements=measurements, arrays=arrays,
+        figures={"square_gate_error": _square_figure(lams, sq_err),
+                 "bit_gate_error": _bit_figure(betas, worst)},
+        notes=notes, headline="bit_decimals_at_D_ln10",
+    )
+
+
+def _square_figure(lams, sq_err):
+    fig, (ax,) = new_figure(1, width=6.0)
+    for name, (err, pred) in sq_err.items():
+        (line,) = ax.loglog(lams, err, "o-", label=f"{name}: measured")
+        ax.loglog(lams, pred, "--", color=line.get_color(), alpha=0.7, label=f"{name}: next order")
+    ax.set(xlabel="λ", ylabel="max |q(x) − x²| on [−1, 1]", title="Three-neuron square gate")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _bit_figure(betas, worst):
+    fig, (ax,) = new_figure(1, width=6.0)
+    b = np.sort(betas.ravel())
+    ax.semilogy(betas[0], worst[0].max(axis=1), "o", label="β = D ln 10 (worst over k, patterns)")
+    ax.semilogy(betas[1], worst[1].max(axis=1), "s", label="β = 2D ln 10")
+    ax.semilogy(b, np.exp(-b / 2), "k--", lw=1, label="e^(−β/2)")
+    ax.semilogy(b, 10 ** (-b / np.log(10)), "r:", lw=1, label="10^(−D) at β = D ln 10 (quoted)")
+    ax.set(xlabel="β", ylabel="worst |gate − ∏ bits|", title="One-neuron bit-product gate")
+    ax.legend(fontsize=7)
+    return fig
+
+
+SPEC = ExperimentSpec(
+    id="square-and-bit-product-gates",
+    title="Square gate and bit-product gate",
+    claim="x² costs 3 bias-free neurons (error O(λ²)); k bits multiply in one sigmoid neuron with "
+          "error e^(−β/2), so β = D ln 10 gives D/2 decimals, not D.",
+    source="LTR 2017 Eq. 13; Rolnick & Tegmark 2018 Sec. 4; CLAIMS.md A2",
+    config_cls=Config,
+    run=run,
+    citations=("lin2017", "rolnick2018"),
+    statement=(
+        "Two neurons at ±λx and one at 0 give x² after dividing by λ²σ''(0); odd Taylor terms "
+        "cancel and the first correction is relative (σ⁗/(12σ''))λ²x². For bits, one sigmoid with "
+        "threshold k − ½ separates the all-ones pattern from the others; the nearest wrong input "
+        "is β/2 from the threshold, so the worst error is 1/(1 + e^{β/2})."
+    ),
+    formula=(
+        "q(x) = [σ(λx) + σ(−λx) − 2σ(0)] / (λ²σ''(0)) = x² [1 + (σ⁗(0)/(12σ''(0))) λ² x² + …]\n"
+        "∏ xᵢ ≈ sigmoid(−β(k − ½ − Σ xᵢ)),  worst error 1/(1 + e^{β/2}) ≈ e^{−β/2}"
+    ),
+)
