@@ -132,13 +132,23 @@ class ModelCurvatureOperator(CurvatureLinearOperator):
     def _batch_weight(self, count: int) -> float:
         return self.problem.weight(count)
 
-    def _matmat(self, M: torch.Tensor) -> torch.Tensor:
+    def local_product(self, M: torch.Tensor) -> torch.Tensor:
+        """``sum_b w_b A_b M`` over this process's batches, as a (k, P) tensor.
+
+        This is the one place data is touched. To split the data over processes, give each its
+        shard of batches (with ``n_samples`` set to the global count so the weights stay
+        ``n_b / N``) and all-reduce this (k, P) result: one reduction of P numbers per product.
+        """
         V = self.problem.split(M.T.contiguous())  # (k, *shape) per parameter
         total = None
         for batch, count in zip(self.problem.batches, self.problem.counts):
             part = self._batch_product(self.problem.cast_batch(batch), V)
             flat = self.problem.join(part, lead=1) * self._batch_weight(count)
             total = flat if total is None else total + flat
+        return total
+
+    def _matmat(self, M: torch.Tensor) -> torch.Tensor:
+        total = self.local_product(M)
         if not torch.isfinite(total).all():
             raise UserInputError(f"{type(self).__name__} product is not finite (NaN or inf)")
         return total.T
