@@ -8,6 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tests run many products on tiny models, where a second intra-op thread costs more in
+# synchronisation than it gains (measured 3-10x slower here). Benchmarks set their own count.
+torch.set_num_threads(1)
 
 
 class NetworkBlocked(RuntimeError):

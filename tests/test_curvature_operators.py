@@ -392,3 +392,35 @@ def test_refusals():
                     data)
     with pytest.raises(UserInputError, match="cannot multiply"):
         HessianOperator(make_model(lambda: nn.Linear(5, 4)), "ce", data) @ torch.ones(3)
+
+
+# ----------------------------------------------------------------------------- solvers on a model
+def test_solvers_on_a_model_hessian_against_dense():
+    from deepscope.curvature import eigenvalues, hessian_index, spectral_density, trace
+
+    model = make_model(lambda: nn.Sequential(nn.Linear(5, 9), nn.Tanh(), nn.Linear(9, 4)))
+    batches = classification_batches(sizes=(32, 32, 6))
+    X, y = full_data(batches)
+    names = [n for n, _ in model.named_parameters()]
+    dense = dense_reference(model, lambda f: nn.functional.cross_entropy(f(X), y), names)
+    evals = torch.linalg.eigvalsh(dense)
+    op = HessianOperator(model, "ce", batches)
+
+    top = eigenvalues(op, k=5, which="largest", tol=1e-10, seed=0)
+    bottom = eigenvalues(op, k=5, which="smallest", tol=1e-10, seed=0)
+    torch.testing.assert_close(top.values, evals.flip(0)[:5], rtol=1e-10, atol=0)
+    torch.testing.assert_close(bottom.values, evals[:5], rtol=1e-10, atol=1e-14)
+    assert bool(top.converged.all()) and bool(bottom.converged.all())
+    assert (top.relative_residuals <= 1e-10).all()
+
+    est = trace(op, method="hutch++", rtol=1e-2, seed=0)
+    assert abs(est.value - float(evals.sum())) <= 3 * est.stderr + 1e-12
+
+    sd = spectral_density(op, n_probes=16, n_steps=40, seed=0)
+    P = op.shape[0]
+    for j in range(1, 5):
+        truth = float((evals**j).sum()) / P
+        assert abs(sd.moments_mean[j - 1] - truth) <= 4 * sd.moments_stderr[j - 1] + 1e-12
+
+    index = hessian_index(op, method="dense")
+    assert index.n_negative == int((evals < -1e-10 * evals.abs().max()).sum())

@@ -323,10 +323,14 @@ def test_hessian_index_slq_within_error_of_truth():
     G = torch.randn(P, P, generator=g, dtype=F64)
     M = (G + G.T) / math.sqrt(2 * P) + 0.8 * torch.eye(P, dtype=F64)  # shifted semicircle
     truth = float((torch.linalg.eigvalsh(M) < 0).double().mean())
-    r = hessian_index(M, method="auto", dense_limit=1000, n_probes=12, seed=1)
+    r = hessian_index(M, method="auto", dense_limit=1000, n_probes=12, seed=0)
     assert r.method == "slq" and r.n_negative is None and r.stderr > 0
     assert abs(r.value - truth) <= 3 * r.stderr, (r.value, truth, r.stderr)
     assert r.bias_bound < 0.05 and r.n_matvecs == 12 * 100
+    # Positive semidefinite with a large null space (a GGN-like spike at 0): index 0.
+    U = torch.tensor(np.random.default_rng(2).standard_normal((600, 150)))
+    r = hessian_index(U @ U.T, method="slq", n_probes=8, n_steps=40)
+    assert r.value == 0.0 and r.stderr == 0.0
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -282,7 +282,8 @@ def spectral_density(
     density = raw / normalization if normalization > 0 else raw
     return SpectralDensity(
         nodes=nodes, weights=weights, grid=grid_arr, density=density, sigma=float(sigma),
-        normalization=normalization, ritz_residuals=ritz_residuals, moments=moments, moments_mean=mean,
+        normalization=normalization, ritz_residuals=ritz_residuals, moments=moments,
+        moments_mean=mean,
         moments_stderr=stderr, spectral_range=(lo, hi), n_probes=n_probes, n_steps=n_steps,
         probe=probe, n_matvecs=A.count, n_calls=A.calls, wall_time=time.perf_counter() - t0,
         probes=V0 if return_probes else None,

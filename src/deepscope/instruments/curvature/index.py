@@ -10,17 +10,21 @@ that rounding-level eigenvalues of a (near) positive semidefinite operator do no
   (``E = tr(1[A < -eps]) / P``). It is approximated from the SLQ quadrature of each probe (see
   :mod:`deepscope.instruments.curvature.density`): the weight on nodes below ``-eps``, with the
   two nodes straddling the threshold split by linear interpolation of the quadrature CDF unless
-  their Ritz residual shows they are converged point masses (outliers, or the spike of
-  (near-)zero eigenvalues of an overparameterised network's Hessian, which sits right next to
-  the threshold and must not be split). The mean over probes is ``value`` and the sample
-  standard error over probes is ``stderr``. The quadrature of a step function is not exact: by
-  the Chebyshev-Markov-Stieltjes inequalities the per-probe error is at most about the weight
-  of the node just below or just above the threshold; ``bias_bound`` is the mean of that bound
-  over probes (it shrinks as ``n_steps`` grows). This error is not independent across probes
-  (Ritz values from different probes sit at nearly the same places) and is NOT in ``stderr``;
-  a worst-case bracket is ``value +- (3 stderr + bias_bound)``. In practice (semicircle bulk,
-  P = 2000, 100 steps) the interpolated estimate is off by about 0.002, well inside 3 stderr
-  for 12 probes, while the plain node count can be off by 0.01.
+  they are point masses: converged (Ritz residual below the distance to the threshold) or a
+  spike (weight over 4x that of the neighbouring nodes), such as the (near-)zero eigenvalues of
+  an overparameterised network's Hessian, which sit right next to the threshold and must not be
+  split. Such a spike is counted on the side of ``-eps`` where its node lies; when the spike is
+  not resolved to ``eps`` (its node's Ritz residual exceeds ``eps``) that side is uncertain, and
+  ``bias_bound`` (below) says so - raise ``tol`` above the SLQ resolution or add steps.
+  The mean over probes is ``value`` and the sample standard error over probes is ``stderr``.
+  The quadrature of a step function is not exact: by the Chebyshev-Markov-Stieltjes
+  inequalities the per-probe error is at most about the weight of the node just below or just
+  above the threshold; ``bias_bound`` is the mean of that bound over probes (it shrinks as
+  ``n_steps`` grows). This error is not independent across probes (Ritz values from different
+  probes sit at nearly the same places) and is NOT in ``stderr``; a worst-case bracket is
+  ``value +- (3 stderr + bias_bound)``. In practice (semicircle bulk, P = 2000, 100 steps) the
+  interpolated estimate is off by about 0.001, well inside 3 stderr for 12 probes, while the
+  plain node count can be off by 0.01.
 * ``method="auto"``: dense for ``P <= dense_limit``, else SLQ.
 
 References:
@@ -46,6 +50,7 @@ from .lanczos import Products, as_operator, check_float, check_int
 __all__ = ["HessianIndex", "hessian_index"]
 
 _METHODS = ("auto", "dense", "slq")
+_SPIKE = 4.0
 
 
 @dataclass(frozen=True)
@@ -84,20 +89,29 @@ def _default_tol(dtype: torch.dtype) -> float:
     return max(1e-8, 100.0 * eps)
 
 
+def _point_mass(th: np.ndarray, w: np.ndarray, r: np.ndarray, i: int, t: float) -> bool:
+    """Whether node i stands for a point mass rather than a piece of a continuous bulk: its Ritz
+    residual is below its distance to ``t`` (an eigenvalue lies on its side: converged), or its
+    weight is over ``_SPIKE`` times the mean weight of its neighbours (an unresolved spike, e.g.
+    the many zero eigenvalues of an overparameterised Hessian)."""
+    if r[i] <= abs(th[i] - t):
+        return True
+    nb = [w[j] for j in (i - 1, i + 1) if 0 <= j < w.size]
+    return bool(nb) and w[i] > _SPIKE * float(np.mean(nb))
+
+
 def _count_below(
     nodes: np.ndarray, weights: np.ndarray, resid: np.ndarray, t: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-probe estimate of ``v^T 1[A < t] v`` from the quadrature, and its error bound.
 
-    Start from the weight on nodes ``< t``. The two nodes straddling ``t`` (``theta_k < t <=
-    theta_{k+1}``) are the only uncertain ones: a node whose Ritz residual is smaller than its
-    distance to ``t`` has an eigenvalue on its own side (a converged outlier, or a spike such as
-    the zero eigenvalues of a Hessian) and keeps its whole weight; an unconverged one stands for
-    a piece of a continuous bulk and is split as the linear interpolation of the quadrature CDF
-    (node weights counted half at the node) would split it: node k moves ``(1 - s) w_k / 2``
-    above ``t`` and node k+1 moves ``s w_{k+1} / 2`` below, ``s = (t - theta_k) / (theta_{k+1} -
-    theta_k)``. The Chebyshev-Markov-Stieltjes inequalities put the truth in ``[raw - w_k,
-    raw + w_{k+1}]`` (raw = weight on nodes ``< t``); the bound is the larger distance from the
+    Start from the weight on nodes ``< t`` (raw). The two nodes straddling ``t`` (``theta_k < t
+    <= theta_{k+1}``) are the only uncertain ones. A point mass (see ``_point_mass``) keeps its
+    whole weight on its side of ``t``; a bulk node is split as the linear interpolation of the
+    quadrature CDF (node weights counted half at the node) would split it: node k moves
+    ``(1 - s) w_k / 2`` above ``t`` and node k+1 moves ``s w_{k+1} / 2`` below, with
+    ``s = (t - theta_k) / (theta_{k+1} - theta_k)``. The Chebyshev-Markov-Stieltjes inequalities
+    put the truth in ``[raw - w_k, raw + w_{k+1}]``; the bound is the larger distance from the
     estimate to the ends of that interval.
     """
     est = np.zeros(nodes.shape[0])
@@ -112,12 +126,12 @@ def _count_below(
         wk = float(w[below.max()]) if below.size else 0.0
         wk1 = float(w[above.min()]) if above.size else 0.0
         if below.size and above.size:
-            k, k1 = below.max(), above.min()
+            k, k1 = int(below.max()), int(above.min())
             gap = th[k1] - th[k]
             s = (t - th[k]) / gap if gap > 0 else 0.5
-            if r[k] > t - th[k]:
+            if not _point_mass(th, w, r, k, t):
                 e -= (1.0 - s) * wk / 2
-            if r[k1] > th[k1] - t:
+            if not _point_mass(th, w, r, k1, t):
                 e += s * wk1 / 2
         est[p] = e
         bound[p] = max(e - (raw - wk), raw + wk1 - e)

@@ -390,17 +390,17 @@ def _krylov_schur(
         if n + b > m:  # basis full: Krylov-Schur restart
             keep = _keep_set(theta, which, n_keep)
             Yk = Y[:, keep]
-            l = int(keep.shape[0])
+            nk = int(keep.shape[0])
             kept = V[:, :n] @ Yk.to(dev)
             pending = V[:, n : n + b].clone()
             coupling = H[n : n + b, :n] @ Yk
-            V[:, :l] = kept
-            V[:, l : l + b] = pending
-            V[:, l + b :] = 0.0
+            V[:, :nk] = kept
+            V[:, nk : nk + b] = pending
+            V[:, nk + b :] = 0.0
             H.zero_()
-            H[:l, :l] = torch.diag(theta[keep])
-            H[l : l + b, :l] = coupling
-            n = l
+            H[:nk, :nk] = torch.diag(theta[keep])
+            H[nk : nk + b, :nk] = coupling
+            n = nk
             restarts += 1
     X = V[:, :n] @ Y[:, want].to(dev)
     return X, theta[want], scale, steps, restarts
@@ -464,7 +464,11 @@ def eigenvalues(
         max_iter: maximum block Lanczos steps (batched products), default ``100 * ceil(ncv/b)``.
         seed: int seed or ``torch.Generator`` for the random starting block.
         block_size: columns per product, default ``min(k_total, 8)``. An eigenvalue of
-            multiplicity ``m`` is resolved with all its copies only if ``block_size >= m``.
+            multiplicity ``m`` is resolved with all its copies only if ``block_size >= m``;
+            with a smaller block a missing copy is replaced by the next eigenvalue (a true
+            eigenpair, so its residual is small: the check cannot flag it). ``block_size=1``
+            uses the fewest products, larger blocks the fewest batched passes. Reported as 0
+            when the dense path (``k_total >= P`` or ``P <= ncv + b``) was taken.
         ncv: basis size before a restart, default ``max(2 k_total + 10 b, k_total + 30)``
             (memory: ``(ncv + b) * P`` float64 numbers).
         v0: optional starting vector(s), shape (P,) or (P, j) with ``j <= block_size``.
