@@ -11,10 +11,10 @@ import json
 import sys
 
 import torch
+from _timing import median_time
 from torch import nn
 from torch.func import functional_call, grad, jvp
 
-from _timing import median_time
 from deepscope.curvature import HessianOperator
 
 
