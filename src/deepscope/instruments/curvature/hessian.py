@@ -201,8 +201,12 @@ class HessianOperator(ModelCurvatureOperator):
     def _scalar_fn(self, batch: Any) -> tuple[ScalarFn, tuple[torch.Tensor, ...]]:
         """The batch loss as ``fn(params, floats)``, with the batch's floating tensors."""
         leaves, spec = tree_flatten(batch)
+        # Targets and other floating tensors get zero tangents (see hvp_forward_over_reverse);
+        # the input of an (X, y, ...) batch does not need one, and a tangent on it would make
+        # forward mode compute a wasted first-layer product.
+        skip = 0 if isinstance(batch, (tuple, list)) and len(batch) > 1 else -1
         where = [i for i, t in enumerate(leaves)
-                 if isinstance(t, torch.Tensor) and t.is_floating_point()]
+                 if i != skip and isinstance(t, torch.Tensor) and t.is_floating_point()]
 
         def fn(p: dict[str, torch.Tensor], floats: tuple[torch.Tensor, ...]) -> torch.Tensor:
             items = list(leaves)
