@@ -4,7 +4,8 @@ from __future__ import annotations
 
 REFERENCES: dict[str, str] = {
     "pearlmutter1994": (
-        "B. A. Pearlmutter, 'Fast exact multiplication by the Hessian', Neural Comput. 6:147 (1994)."
+        "B. A. Pearlmutter, 'Fast exact multiplication by the Hessian', "
+        "Neural Comput. 6:147 (1994)."
     ),
     "schraudolph2002": (
         "N. N. Schraudolph, 'Fast curvature matrix-vector products for second-order gradient "
@@ -33,6 +34,19 @@ REFERENCES: dict[str, str] = {
     "rolnick2018": (
         "D. Rolnick and M. Tegmark, 'The power of deeper networks for expressing natural "
         "functions', ICLR 2018, arXiv:1705.05502."
+    ),
+    "schwab2016": (
+        "D. J. Schwab and P. Mehta, 'Comment on \"Why does deep and cheap learning work so "
+        "well?\"', arXiv:1609.03541 (2016)."
+    ),
+    "mhaskar2016": (
+        "H. N. Mhaskar, Q. Liao and T. Poggio, 'Learning functions: when is deep better than "
+        "shallow', arXiv:1603.00988 (2016)."
+    ),
+    "poggio2017": (
+        "T. Poggio, H. Mhaskar, L. Rosasco, B. Miranda and Q. Liao, 'Why and when can deep - but "
+        "not shallow - networks avoid the curse of dimensionality: a review', Int. J. Autom. "
+        "Comput. 14:503 (2017), arXiv:1611.00740."
     ),
     "mehta2014": (
         "P. Mehta and D. J. Schwab, 'An exact mapping between the Variational Renormalization "

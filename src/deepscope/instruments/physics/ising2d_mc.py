@@ -9,7 +9,9 @@
   table ``min(1, exp(-beta dE))`` scaled to 32-bit integers, and every site carries its own
   xorshift64 random stream (the top 32 bits are used). The streams are seeded from the caller's
   ``numpy.random.Generator``, so the same seed gives the same chain bit for bit, independent of
-  threads. ``L`` must be even.
+  threads. ``L`` must be even. (On the degenerate ``L = 2`` torus the four stripe states form
+  a closed class, since every spin there has zero local field and flips with probability 1; the
+  chain is ergodic for ``L >= 4``.)
 - **Wolff single-cluster updates**, with one xorshift64* stream. Time is counted in *sweeps*:
   one Wolff "sweep" is a fixed number of cluster flips, ``round(L*L / <cluster size>)`` with the
   mean size measured during burn-in, so that a sweep flips about ``L*L`` spins and
