@@ -119,7 +119,9 @@ def test_auto_mode_picks_a_mode_and_agrees():
     model = make_model(cnn)
     batches = image_batches()
     op = HessianOperator(model, "mse", batches)
-    assert op.mode in MODES and set(op.mode_timings) == set(MODES)
+    assert op.mode in MODES and op.batched_mode in MODES and set(op.mode_timings) == set(MODES)
+    dense = HessianOperator(model, "mse", batches, mode=MODES[0]).to_dense()
+    assert_matches(op, dense)
 
 
 def test_parameter_subset_by_glob_and_flat_order():

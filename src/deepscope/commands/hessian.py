@@ -116,6 +116,7 @@ def analyse_hessian(request: HessianRequest) -> tuple[dict[str, Any], dict[str, 
     }
     if isinstance(op, HessianOperator):
         record["hvp_mode"] = op.mode
+        record["hvp_block_mode"] = op.batched_mode
     arrays: dict[str, np.ndarray] = {}
     figures: dict[str, Any] = {}
     steps = [name for name, wanted in (("top", request.top_k), ("bottom", request.bottom_k),

@@ -25,5 +25,5 @@ def gauss_newton_decomposition(model, loss_fn, data, **kwargs: Any) -> GaussNewt
     mode = kwargs.pop("mode", "auto")
     H = HessianOperator(model, loss_fn, data, mode=mode, **kwargs)
     G = GGNOperator(model, loss_fn, data, **kwargs)
-    R = GaussNewtonResidualOperator(model, loss_fn, data, mode=H.mode, **kwargs)
+    R = GaussNewtonResidualOperator(model, loss_fn, data, mode=mode, **kwargs)
     return GaussNewtonDecomposition(H, G, R)
