@@ -9,8 +9,6 @@ leftovers of interrupted runs, and redoes the rest.
 
 from __future__ import annotations
 
-import datetime as _dt
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,33 +46,18 @@ def run_experiment(
     Raises:
         UserInputError: ``out`` exists or cannot be written.
     """
-    out = store.ensure_new_directory(Path(out))
-    partial = store.partial_directory(out)
-    try:
-        config_record = {
-            "format_version": store.FORMAT_VERSION,
-            "experiment": spec.id,
-            "preset": preset,
-            "seed": seed,
-            "config": config_to_dict(config),
-        }
-        store.atomic_write_json(partial / "config.json", config_record)
-        env = store.environment(seed, spec.citations, argv)
-        store.atomic_write_json(partial / "env.json", env)
+    config_record = {
+        "format_version": store.FORMAT_VERSION,
+        "experiment": spec.id,
+        "preset": preset,
+        "seed": seed,
+        "config": config_to_dict(config),
+    }
 
-        rng = np.random.default_rng(seed)
-        start = time.perf_counter()
-        result = spec.run(config, rng)
-        elapsed = time.perf_counter() - start
+    def produce() -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+        result = spec.run(config, np.random.default_rng(seed))
         if not isinstance(result, ExperimentResult):
             raise TypeError(f"{spec.id}: run() returned {type(result).__name__}")
-
-        if result.figures:
-            (partial / "figures").mkdir()
-            for name, fig in result.figures.items():
-                store.save_figure(fig, partial / "figures", name)
-        if result.arrays:
-            store.atomic_save_npz(partial / "arrays.npz", result.arrays)
         record = {
             "format_version": store.FORMAT_VERSION,
             "id": spec.id,
@@ -88,15 +71,10 @@ def run_experiment(
             "seed": seed,
             **result.to_json(),
         }
-        store.atomic_write_json(partial / store.RESULT_FILE, record)
-        env["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        env["elapsed_s"] = round(elapsed, 3)
-        store.atomic_write_json(partial / "env.json", env)
-        store.commit_directory(partial, out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return record
+        return record, result.arrays, result.figures
+
+    env = store.environment(seed, spec.citations, argv)
+    return store.write_run(Path(out), config_record, env, produce)
 
 
 def select(only: Sequence[str] | None) -> list[ExperimentSpec]:

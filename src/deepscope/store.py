@@ -26,6 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +187,47 @@ def remove_partials(directory: Path) -> list[str]:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
     return removed
+
+
+def write_run(
+    out: Path,
+    config_record: dict[str, Any],
+    env: dict[str, Any],
+    produce: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]],
+) -> dict[str, Any]:
+    """Build a run directory at the new path ``out``, atomically.
+
+    Writes ``config.json`` and ``env.json`` first, then calls ``produce()`` for
+    ``(record, arrays, figures)``, stores figures (PNG and SVG), ``arrays.npz`` and
+    ``result.json`` (the record with its figure and array names), adds the finish time and run
+    time to ``env.json``, and renames the hidden partial directory to ``out``. On any failure or
+    interruption the partial directory is removed (or, after a kill, left hidden for ``--resume``
+    to clean) and nothing at ``out`` is touched.
+    """
+    out = ensure_new_directory(Path(out))
+    partial = partial_directory(out)
+    try:
+        atomic_write_json(partial / "config.json", config_record)
+        atomic_write_json(partial / "env.json", env)
+        start = time.perf_counter()
+        record, arrays, figures = produce()
+        elapsed = time.perf_counter() - start
+        if figures:
+            (partial / "figures").mkdir()
+            for name, fig in figures.items():
+                save_figure(fig, partial / "figures", name)
+        if arrays:
+            atomic_save_npz(partial / "arrays.npz", arrays)
+        record = {**record, "figures": sorted(figures), "arrays": sorted(arrays)}
+        atomic_write_json(partial / RESULT_FILE, record)
+        env = {**env, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+               "elapsed_s": round(elapsed, 3)}
+        atomic_write_json(partial / "env.json", env)
+        commit_directory(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return record
 
 
 # ----------------------------------------------------------------------------- reading back

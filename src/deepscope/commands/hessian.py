@@ -193,28 +193,13 @@ def _eigen_figure(record):
 def write_hessian_run(request: HessianRequest, out: Path, argv: list[str] | None = None) -> dict:
     """Run :func:`analyse_hessian` and store it in the new directory ``out``."""
     request.validate()
-    out = store.ensure_new_directory(Path(out))
-    partial = store.partial_directory(out)
-    try:
-        store.atomic_write_json(partial / "config.json", {
-            "format_version": store.FORMAT_VERSION, "command": "hessian",
-            "seed": request.seed, "config": dataclasses.asdict(request)})
-        env = store.environment(request.seed, ("pearlmutter1994", "meyer2021", "ubaru2017"), argv)
-        store.atomic_write_json(partial / "env.json", env)
-        record, arrays, figures = analyse_hessian(request)
-        if figures:
-            (partial / "figures").mkdir()
-            for name, fig in figures.items():
-                store.save_figure(fig, partial / "figures", name)
-        if arrays:
-            store.atomic_save_npz(partial / "arrays.npz", arrays)
-        record = {"format_version": store.FORMAT_VERSION, "kind": "hessian", **record,
-                  "figures": sorted(figures), "arrays": sorted(arrays)}
-        store.atomic_write_json(partial / store.RESULT_FILE, record)
-        store.commit_directory(partial, out)
-    except BaseException:
-        import shutil
+    config_record = {"format_version": store.FORMAT_VERSION, "command": "hessian",
+                     "seed": request.seed, "config": dataclasses.asdict(request)}
+    env = store.environment(request.seed, ("pearlmutter1994", "meyer2021", "ubaru2017"), argv)
 
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return record
+    def produce():
+        record, arrays, figures = analyse_hessian(request)
+        header = {"format_version": store.FORMAT_VERSION, "kind": "hessian"}
+        return {**header, **record}, arrays, figures
+
+    return store.write_run(Path(out), config_record, env, produce)
