@@ -3,6 +3,34 @@
 from __future__ import annotations
 
 REFERENCES: dict[str, str] = {
+    "goodfellow2015": (
+        "I. J. Goodfellow, O. Vinyals and A. M. Saxe, 'Qualitatively characterizing neural "
+        "network optimization problems', ICLR 2015, arXiv:1412.6544."
+    ),
+    "li2018": (
+        "H. Li, Z. Xu, G. Taylor, C. Studer and T. Goldstein, 'Visualizing the loss landscape of "
+        "neural nets', NeurIPS 2018, arXiv:1712.09913."
+    ),
+    "garipov2018": (
+        "T. Garipov, P. Izmailov, D. Podoprikhin, D. Vetrov and A. G. Wilson, 'Loss surfaces, "
+        "mode connectivity, and fast ensembling of DNNs', NeurIPS 2018, arXiv:1802.10026."
+    ),
+    "keskar2017": (
+        "N. S. Keskar, D. Mudigere, J. Nocedal, M. Smelyanskiy and P. T. P. Tang, 'On large-batch "
+        "training for deep learning: generalization gap and sharp minima', ICLR 2017."
+    ),
+    "dinh2017": (
+        "L. Dinh, R. Pascanu, S. Bengio and Y. Bengio, 'Sharp minima can generalize for deep "
+        "nets', ICML 2017, arXiv:1703.04933."
+    ),
+    "foret2021": (
+        "P. Foret, A. Kleiner, H. Mobahi and B. Neyshabur, 'Sharpness-aware minimization for "
+        "efficiently improving generalization', ICLR 2021, arXiv:2010.01412."
+    ),
+    "kwon2021": (
+        "J. Kwon, J. Kim, H. Park and I. K. Choi, 'ASAM: adaptive sharpness-aware minimization "
+        "for scale-invariant learning of deep neural networks', ICML 2021, arXiv:2102.11600."
+    ),
     "pearlmutter1994": (
         "B. A. Pearlmutter, 'Fast exact multiplication by the Hessian', "
         "Neural Comput. 6:147 (1994)."

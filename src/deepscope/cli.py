@@ -187,6 +187,69 @@ def hessian_cmd(model_spec: str, data_spec: str, loss: str, param_globs: tuple[s
     click.echo(f"results: {out / 'result.json'}")
 
 
+@cli.command("landscape")
+@click.option("--model", "model_spec", required=True,
+              help="Model SPEC: zoo name (mlp:64-32-10, cnn, ...), factory, or SPEC@weights.pt.")
+@click.option("--model-b", "model_b", default=None,
+              help="Second model (interpolate, curve); a zoo spec without weights uses seed+1.")
+@click.option("--data", "data_spec", required=True, help="Data SPEC: embedded name or .npz.")
+@click.option("--loss", type=click.Choice(["ce", "mse"]), default="ce", show_default=True)
+@click.option("--kind", type=click.Choice(["line", "plane", "interpolate", "curve"]),
+              default="plane", show_default=True)
+@click.option("--directions", type=click.Choice(["random", "pca", "hessian"]), default="random",
+              show_default=True)
+@click.option("--norm", type=click.Choice(["filter", "layer", "model", "adaptive", "none"]),
+              default="filter", show_default=True)
+@click.option("--one-d", type=click.Choice(["ignore", "keep", "normalise"]), default="ignore",
+              show_default=True, help="Rule for 1-D parameters (biases, norm weights).")
+@click.option("--grid", default=None, help="Points per axis, e.g. 31x31 (line 51, else 101).")
+@click.option("--span", default=None, help="lo:hi of every axis (default -1:1; 0:1 for paths).")
+@click.option("--bn", type=click.Choice(["frozen", "recompute"]), default="frozen",
+              show_default=True)
+@click.option("--trajectory", default=None,
+              help="For --directions pca: .npz with 'checkpoints' (T, P) flattened parameters.")
+@click.option("--curve", type=click.Choice(["bezier", "polychain"]), default="bezier",
+              show_default=True)
+@click.option("--n-bends", type=int, default=1, show_default=True)
+@click.option("--curve-steps", type=int, default=500, show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
+              show_default=True)
+@click.option("--batch-size", type=int, default=2048, show_default=True)
+@click.option("--max-samples", type=int, default=0, help="Use the first N training samples.")
+@click.option("--n-samples", type=int, default=0,
+              help="Score a fixed random subset of N samples, with standard errors.")
+@click.option("--html", is_flag=True, help="Also write an offline plotly page (plot extra).")
+@click.option("--resume", is_flag=True, help="Finish an interrupted line/plane grid.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New run directory.")
+def landscape_cmd(model_spec: str, model_b: str | None, data_spec: str, loss: str, kind: str,
+                  directions: str, norm: str, one_d: str, grid: str | None, span: str | None,
+                  bn: str, trajectory: str | None, curve: str, n_bends: int, curve_steps: int,
+                  dtype: str, batch_size: int, max_samples: int, n_samples: int, html: bool,
+                  resume: bool, seed: int, out: Path) -> None:
+    """Loss-landscape line, plane, interpolation or mode-connecting curve of MODEL on DATA."""
+    from .commands.landscape import LandscapeRequest, write_landscape_run
+
+    request = LandscapeRequest(model=model_spec, model_b=model_b, data=data_spec, loss=loss,
+                               kind=kind, directions=directions, norm=norm, one_d=one_d,
+                               grid=grid, span=span, bn=bn, trajectory=trajectory, curve=curve,
+                               n_bends=n_bends, curve_steps=curve_steps, dtype=dtype,
+                               batch_size=batch_size, max_samples=max_samples,
+                               n_samples=n_samples, html=html, seed=seed)
+    record = write_landscape_run(request, out, resume=resume, argv=sys.argv)
+    if "base_loss" in record:
+        click.echo(f"{kind} of {model_spec} on {data_spec}: loss {record['min_loss']:.6g} to "
+                   f"{record['max_loss']:.6g} (centre {record['base_loss']:.6g}, "
+                   f"{record['method']} evaluation)")
+    else:
+        click.echo(f"interpolation barrier {record['barrier']:.6g} (monotone "
+                   f"{record['monotone_barrier']:.6g})")
+        if "curve_max_loss" in record:
+            click.echo(f"{curve} curve: max loss {record['curve_max_loss']:.6g} against "
+                       f"{record['line_max_loss']:.6g} on the straight line")
+    click.echo(f"results: {out / 'result.json'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = sys.argv[1:] if argv is None else argv

@@ -63,6 +63,13 @@ _MODULES = (
     "deepscope.experiments.mutual_information_rg",
     "deepscope.experiments.multiplication_gate",
     "deepscope.experiments.parameter_counting",
+    "deepscope.experiments.square_and_bit_product_gates",
+    "deepscope.experiments.polynomial_compiler",
+    "deepscope.experiments.no_flattening",
+    "deepscope.experiments.physics_ml_dictionary",
+    "deepscope.experiments.markov_hierarchy_information",
+    "deepscope.experiments.rg_trace_condition",
+    "deepscope.experiments.compositional_deep_vs_shallow",
 )
 
 _cache: dict[str, ExperimentSpec] | None = None

@@ -160,7 +160,8 @@ SPEC = ExperimentSpec(
         "certified bound from the activation's Taylor remainder."
     ),
     formula=(
-        "p = xyz + 2x²y − z³ on [−1,1]³;  |m(u,v) − uv| ≤ M₄ λ² 2(U⁴ + 6U²V² + V⁴) / (48|σ''(0)|),\n"
+        "p = xyz + 2x²y − z³ on [−1,1]³\n"
+        "|m(u,v) − uv| ≤ M₄ λ² 2(U⁴ + 6U²V² + V⁴) / (48|σ''(0)|),\n"
         "|q(x) − x²| ≤ M₄ λ² X⁴ / (12|σ''(0)|),  M₄ = sup |σ⁗| on the scaled interval"
     ),
 )

@@ -119,8 +119,8 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     decimals = -np.log10(worst.max(axis=2))
     arrays.update(bit_ks=ks, bit_decimals_D=ds, bit_betas=betas, bit_worst_error=worst)
     checks += [
-        Check("bit_error_closed_form", "max over k <= %d, beta of |worst error / (1/(1 + "
-              "e^{beta/2})) - 1|" % config.max_k, float(rel_dev), 0.0,
+        Check("bit_error_closed_form", f"max over k <= {config.max_k}, beta of |worst error / "
+              "(1/(1 + e^{beta/2})) - 1|", float(rel_dev), 0.0,
               config.bit_relative_tolerance),
         Check("bit_decimals_at_D_ln10", "max |-log10(worst error) - D/2| at beta = D ln 10 "
               "(the quoted bound gives only D/2 decimals)",

@@ -156,30 +156,39 @@ def batched_lanczos(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Advance one Lanczos recurrence per column of ``V0`` (unit columns) together.
 
-    Each step is a single product ``A @ V`` for all columns; the recurrence is float64 with full
-    reorthogonalisation per column (twice, batched). Returns ``alpha (n, m)`` and
-    ``beta (n, m - 1)`` of the tridiagonal matrices and ``beta_next (n,)`` (the norm of the
-    last residual, for Ritz residual bounds ``|beta_next * Y[m-1, i]|``), on the CPU.
+    Each step is a single product ``A @ V`` for all columns. The recurrence runs in float64: the
+    three-term update ``w -= alpha_j v_j + beta_{j-1} v_{j-1}`` followed by one full classical
+    Gram-Schmidt pass against the stored basis (batched over probes), which keeps the basis
+    orthogonal to the precision it is stored in. The basis is stored in float64 for float64
+    operators and in float32 otherwise: for a float32 model the products carry float32 rounding
+    anyway, and reading a float32 basis halves the memory traffic that dominates
+    reorthogonalisation at large P. Returns ``alpha (n, m)`` and ``beta (n, m - 1)`` of the
+    tridiagonal matrices and ``beta_next (n,)`` (the norm of the last residual, for Ritz residual
+    bounds ``|beta_next * Y[m-1, i]|``), on the CPU.
     """
     P, n = V0.shape
     dev = V0.device
-    basis = torch.empty(n, n_steps, P, dtype=F64, device=dev)  # basis[p, j] = j-th vector
+    store = F64 if A.dtype == F64 else torch.float32
+    basis = torch.empty(n, n_steps, P, dtype=store, device=dev)  # basis[p, j] = j-th vector
     alpha = torch.zeros(n, n_steps, dtype=F64, device=dev)
     beta = torch.zeros(n, max(n_steps - 1, 0), dtype=F64, device=dev)
     v = V0
+    v_prev = torch.zeros_like(V0)
     scale = 0.0
     for j in range(n_steps):
         basis[:, j] = v.T
         w = A(v)  # (P, n): one batched product per step
         scale = max(scale, float(w.norm(dim=0).max()))
+        a = (v * w).sum(dim=0)  # (n,)
+        w = w - v * a
+        if j:
+            w = w - v_prev * beta[:, j - 1]
         B = basis[:, : j + 1]  # (n, j+1, P)
-        wt = w.T.unsqueeze(2)  # (n, P, 1)
+        wt = w.T.unsqueeze(2).to(store)  # (n, P, 1)
         c = torch.bmm(B, wt)
-        wt = wt - torch.bmm(B.transpose(1, 2), c)
-        c2 = torch.bmm(B, wt)
-        wt = wt - torch.bmm(B.transpose(1, 2), c2)
-        alpha[:, j] = (c + c2)[:, j, 0]
-        wt = wt.squeeze(2)  # (n, P)
+        w = w - torch.bmm(B.transpose(1, 2), c).squeeze(2).T.to(F64)
+        alpha[:, j] = a + c[:, j, 0].to(F64)
+        wt = w.T  # (n, P)
         b = wt.norm(dim=1)
         if j == n_steps - 1:
             beta_next = b
@@ -190,10 +199,11 @@ def batched_lanczos(
         for p in torch.nonzero(dead).flatten().tolist():  # rare: invariant Krylov space
             x = torch.randn(P, generator=gen, dtype=F64, device=gen.device).to(dev)
             for _ in range(2):
-                x = x - basis[p, : j + 1].T @ (basis[p, : j + 1] @ x)
+                Bp = basis[p, : j + 1].to(F64)
+                x = x - Bp.T @ (Bp @ x)
             v_new[p] = x / x.norm()
         beta[:, j] = b
-        v = v_new.T
+        v_prev, v = v, v_new.T
     return alpha.cpu(), beta.cpu(), beta_next.cpu()
 
 

@@ -59,27 +59,26 @@ def hvp_reverse_over_reverse(fn: ScalarFn, p0: dict[str, torch.Tensor],
                              aux: tuple[torch.Tensor, ...] = ()) -> dict[str, torch.Tensor]:
     """The same products by double backward; the first-order graph is shared by all vectors."""
     names = list(p0)
-    leaves = {n: p0[n].detach().requires_grad_(True) for n in names}
+    leaves = [p0[n].detach().requires_grad_(True) for n in names]
     k = next(iter(V.values())).shape[0]
-    out = {n: torch.zeros_like(V[n]) for n in names}
     with torch.enable_grad():
-        value = fn(leaves, aux)
-        if not value.requires_grad:
-            return out
-        grads = torch.autograd.grad(value, [leaves[n] for n in names], create_graph=True,
-                                    allow_unused=True, materialize_grads=True)
+        value = fn(dict(zip(names, leaves)), aux)
+        grads = (
+            torch.autograd.grad(value, leaves, create_graph=True, allow_unused=True,
+                                materialize_grads=True)
+            if value.requires_grad else ()
+        )
         active = [i for i, g in enumerate(grads) if g.requires_grad]
         if not active:
-            return out
+            return {n: torch.zeros_like(V[n]) for n in names}
+        columns = []
         for j in range(k):
-            products = torch.autograd.grad(
-                [grads[i] for i in active], [leaves[n] for n in names],
+            columns.append(torch.autograd.grad(
+                [grads[i] for i in active], leaves,
                 grad_outputs=[V[names[i]][j] for i in active],
                 retain_graph=j < k - 1, allow_unused=True, materialize_grads=True,
-            )
-            for n, hv in zip(names, products):
-                out[n][j] = hv
-    return out
+            ))
+    return {n: torch.stack([col[i] for col in columns]) for i, n in enumerate(names)}
 
 
 _HVP = {"forward-over-reverse": hvp_forward_over_reverse,

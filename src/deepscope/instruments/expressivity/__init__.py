@@ -17,14 +17,6 @@ References:
 
 from __future__ import annotations
 
-from .counting import (
-    count_monomials_by_enumeration,
-    generic_function_parameters,
-    local_hamiltonian_parameters,
-    log10_binomial,
-    log10_generic,
-    n_monomials,
-)
 from .compiler import (
     CompilationReport,
     GateLayer,
@@ -34,6 +26,14 @@ from .compiler import (
     evaluate_terms,
     observed_max_error,
     polynomial_terms,
+)
+from .counting import (
+    count_monomials_by_enumeration,
+    generic_function_parameters,
+    local_hamiltonian_parameters,
+    log10_binomial,
+    log10_generic,
+    n_monomials,
 )
 from .gates import (
     ACTIVATION_TABLE,
@@ -51,6 +51,19 @@ from .gates import (
     next_order_relative_error,
     square_gate,
     square_next_order_relative_error,
+)
+from .information import (
+    bsc_chain_information,
+    ising_bayes_accuracy,
+    ising_bayes_predict,
+    ising_energies,
+    mutual_information,
+    plugin_mutual_information,
+    rg_counterexample,
+    sample_bsc_chain,
+    softmax_posterior,
+    statistic_information,
+    wall_flip_probability,
 )
 from .products import (
     ShallowProductNetwork,
@@ -113,6 +126,18 @@ __all__ = [
     "split_width",
     "torch_generator",
     "tree_width_for_budget",
+    # physics-ML dictionary, information, RG
+    "bsc_chain_information",
+    "ising_bayes_accuracy",
+    "ising_bayes_predict",
+    "ising_energies",
+    "mutual_information",
+    "plugin_mutual_information",
+    "rg_counterexample",
+    "sample_bsc_chain",
+    "softmax_posterior",
+    "statistic_information",
+    "wall_flip_probability",
     # counting
     "count_monomials_by_enumeration",
     "generic_function_parameters",

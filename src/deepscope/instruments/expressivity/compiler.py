@@ -1,4 +1,4 @@
-"""Compile a multivariate polynomial into a torch network of LTR gates, with a certified error bound.
+"""Compile a multivariate polynomial into a torch network of LTR gates with a certified bound.
 
 Construction (LTR corollary after Eq. 11; Rolnick & Tegmark Prop. 3.3):
 
@@ -309,7 +309,8 @@ def compile_polynomial(poly, activation="softplus", lam: float = 0.1, *, box=(-1
             w_out = gate.output.weight.detach().abs()
             fp = 16.0 * _EPS * float(w_out.sum()) * sup_abs_derivative(act, 0, r)
             delta[key] = g_err + fp + prop
-            largest = max(largest, float(w_out.max()), float(gate.hidden.weight.detach().abs().max()))
+            w_in = float(gate.hidden.weight.detach().abs().max())
+            largest = max(largest, float(w_out.max()), w_in)
             gates.append(gate)
         layers.append(GateLayer(gates, gate_inputs, [index[k] for k in pass_keys]))
         wires = gate_keys + pass_keys

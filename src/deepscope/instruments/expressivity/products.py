@@ -71,7 +71,8 @@ def shallow_product_network(n: int, activation="exp", lam: float = 0.1,
     """The ``2^n``-neuron single-hidden-layer product network (module docstring).
 
     Hidden weights ``lam * s`` for all ``s in {+-1}^n`` (bias = the activation's shift), output
-    weights ``prod(s) / (2^n sigma_n lam^n)``. Input ``(N, n)``, output ``(N,)``, ``n_hidden = 2^n``.
+    weights ``prod(s) / (2^n sigma_n lam^n)``. Input ``(N, n)``, output ``(N,)``;
+    ``n_hidden = 2^n``.
 
     Raises:
         UserInputError: ``sigma^(n)(0)`` is zero (plain softplus at ``n = 3``, tanh at even

@@ -120,9 +120,8 @@ class TreeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
         for w1, b1, w2, b2 in zip(self.w1, self.b1, self.w2, self.b2):
-            pairs = h.reshape(h.shape[0], -1, 2)
-            z = self.act(torch.einsum("npi,pik->npk", pairs, w1.expand(pairs.shape[1], -1, -1))
-                         + b1)
+            pairs = h.reshape(h.shape[0], -1, 2, 1)  # (N, nodes, 2, 1); w1: (nodes or 1, 2, k)
+            z = self.act(pairs[:, :, 0] * w1[:, 0] + pairs[:, :, 1] * w1[:, 1] + b1)
             h = (z * w2).sum(-1) + b2
         return h.squeeze(-1)
 

@@ -1,0 +1,149 @@
+"""Loss-landscape benchmark against loss-landscapes 3.0.6 (issue 4).
+
+Same process, same model, data and grid: a 31 x 31 filter-normalised random plane on the full
+digits set (1,797 samples), float32, 2 threads. loss-landscapes' ``random_plane`` moves the model's
+parameters in place point by point (it is given a deep copy here); deepscope scores the points in
+batched passes (``deepscope.landscape.evaluate_grid``). Both timings include making the directions.
+Repeats are interleaved and the median is reported; the load average is printed with the numbers.
+
+Also reported: points/s, samples/s and the achieved FLOP rate (the FLOPs of a plain per-point
+forward pass, 2 x multiply-adds, divided by the wall time), against the rate of a large float32
+matmul measured in the same run.
+
+Peer: ``pip install --no-deps loss-landscapes==3.0.6``. Run:
+``python benchmarks/bench_landscape.py [--repeats 5]`` (prints JSON lines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+GRID = 31
+
+
+def digits_tensors():
+    from deepscope.data import digits
+
+    data = digits(seed=0)
+    X = torch.as_tensor(np.concatenate([data.X_train, data.X_test])).float()
+    y = torch.as_tensor(np.concatenate([data.y_train, data.y_test])).long()
+    return X, y
+
+
+def forward_flops(model: nn.Module, X: torch.Tensor) -> int:
+    """2 x multiply-adds of one plain forward pass (Linear and Conv layers)."""
+    total = [0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, nn.Linear):
+            total[0] += 2 * out.numel() * mod.in_features
+        elif isinstance(mod, (nn.Conv1d, nn.Conv2d)):
+            total[0] += 2 * out.numel() * (mod.in_channels // mod.groups) * math.prod(
+                mod.kernel_size)
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules()]
+    with torch.no_grad():
+        model(X)
+    for h in hooks:
+        h.remove()
+    return total[0]
+
+
+def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / statistics.median(times)
+
+
+def run_ours(model, X, y):
+    from deepscope.landscape import evaluate_grid, random_directions
+
+    dirs = random_directions(model, 2, norm="filter", seed=0)
+    return evaluate_grid(model, "ce", (X, y), dirs, grid=(GRID, GRID), span=(-1, 1))
+
+
+def run_peer(model, X, y):
+    import loss_landscapes
+    import loss_landscapes.metrics
+
+    metric = loss_landscapes.metrics.Loss(nn.CrossEntropyLoss(), X, y)
+    return loss_landscapes.random_plane(copy.deepcopy(model), metric, distance=1, steps=GRID,
+                                        normalization="filter", deepcopy_model=False)
+
+
+def bench(name, model, X, y, repeats, peer=True, rate=None):
+    model.eval()
+    ours_t, peer_t = [], []
+    with torch.no_grad():
+        run_ours(model, X, y)  # warm-up
+        if peer:
+            run_peer(model, X, y)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            res = run_ours(model, X, y)
+            ours_t.append(time.perf_counter() - t0)
+            if peer:
+                t0 = time.perf_counter()
+                run_peer(model, X, y)
+                peer_t.append(time.perf_counter() - t0)
+    t = statistics.median(ours_t)
+    n_pts = GRID * GRID
+    flops = forward_flops(model, X) * n_pts
+    row = {"model": name, "points": n_pts, "samples": len(X), "method": res.method,
+           "deepscope_s": t, "deepscope_all_s": ours_t, "points_per_s": n_pts / t,
+           "samples_per_s": n_pts * len(X) / t, "flop_per_s": flops / t,
+           "plain_forward_gflop": flops / 1e9}
+    if rate:
+        row["fraction_of_matmul_rate"] = flops / t / rate
+    if peer:
+        p = statistics.median(peer_t)
+        row.update(loss_landscapes_s=p, loss_landscapes_all_s=peer_t, speedup=p / t,
+                   loss_landscapes_flop_per_s=flops / p)
+    return row
+
+
+def main():
+    from deepscope.models import MLP, SmallCNN
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats-large", type=int, default=3,
+                        help="repeats for the compute-bound MLP and the CNN")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    X, y = digits_tensors()
+    torch.manual_seed(0)
+    load = os.getloadavg()
+    rate = matmul_rate()
+    print(json.dumps({"torch_threads": torch.get_num_threads(), "load_average": load,
+                      "matmul_2048_flop_per_s": rate}), flush=True)
+    small = MLP((64, 32, 10))
+    big = MLP((64, 256, 256, 10))
+    cnn = SmallCNN(n_classes=10)
+    for name, model, repeats in (("mlp 64-32-10", small, args.repeats),
+                                 ("mlp 64-256-256-10", big, args.repeats_large),
+                                 ("SmallCNN 8-16", cnn, args.repeats_large)):
+        row = bench(name, model, X, y, repeats, peer=True, rate=rate)
+        row["load_average_after"] = os.getloadavg()
+        print(json.dumps(row), flush=True)
+    print(json.dumps({"matmul_2048_flop_per_s_end": matmul_rate()}))
+
+
+if __name__ == "__main__":
+    main()

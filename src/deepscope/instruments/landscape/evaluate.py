@@ -1,0 +1,485 @@
+"""Scoring many parameter points: ``theta_p = sum_j C[p, j] B_j`` on the same data.
+
+:class:`LandscapeEvaluator` holds a private copy of the model, the data (optionally a fixed random
+subset, the same at every point), a basis ``B`` (K, P) and the metrics; its
+:meth:`~LandscapeEvaluator.evaluate_points` maps a (n, K) chunk of coefficients to metric arrays
+and has no side effects, so chunks of a grid can be handed to other processes.
+
+Two paths compute the same numbers:
+
+- ``"batched"``: the points of a chunk go through one forward pass per data batch (see
+  :mod:`._batched`); the number of points per pass is chosen from available memory.
+- ``"exact"``: one ``torch.func.functional_call`` per point (any module, closure losses).
+
+``method="auto"`` builds the batched path, checks its outputs against the exact path on two
+probe points, and falls back to the exact path (``fallback_reason_`` says why) when a layer is
+not supported or the outputs disagree. A point equal to one basis vector (coefficients a unit
+vector, e.g. the grid's centre or an interpolation endpoint) is always scored by the exact path,
+so it reproduces that model's loss bit for bit.
+
+BatchNorm (``bn``): ``"frozen"`` uses the running statistics of the model; ``"recompute"``
+re-estimates them at every point from the evaluation data (a pass in training mode with a
+sample-weighted cumulative average, as in Garipov et al. 2018), then evaluates.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import UserInputError
+from ..curvature._model import FunctionalModel, ModelLoss, batch_size, normalise_data
+from ._batched import Unsupported, build_batched
+
+BN_POLICIES = ("frozen", "recompute")
+METHODS = ("auto", "batched", "exact")
+
+
+def _select_rows(batch: Any, rows: torch.Tensor, n: int) -> Any:
+    def pick(t: Any) -> Any:
+        if isinstance(t, torch.Tensor) and t.ndim and t.shape[0] == n:
+            return t[rows]
+        return t
+
+    if isinstance(batch, dict):
+        return {k: pick(v) for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(pick(v) for v in batch)
+    return pick(batch)
+
+
+def subsample(data: Any, n_samples: int, seed: int) -> tuple[list[Any], np.ndarray, int]:
+    """A fixed random subset of ``n_samples`` samples (uniform, without replacement).
+
+    Returns the batches restricted to the subset, the global indices chosen and the total count.
+    """
+    batches = list(normalise_data(data))
+    counts = [batch_size(b) for b in batches]
+    total = sum(counts)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+        raise UserInputError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    if n_samples >= total:
+        return batches, np.arange(total), total
+    chosen = np.sort(np.random.default_rng(seed).choice(total, n_samples, replace=False))
+    out, start = [], 0
+    for batch, count in zip(batches, counts):
+        local = chosen[(chosen >= start) & (chosen < start + count)] - start
+        if len(local):
+            out.append(_select_rows(batch, torch.as_tensor(local), count))
+        start += count
+    return out, chosen, total
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable on Linux; 2 GiB when unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 2 << 30
+
+
+class LandscapeEvaluator:
+    """Metrics of a model at many points ``sum_j C[p, j] B_j`` of parameter space.
+
+    Args:
+        model: the user's model (copied, never modified).
+        loss_fn: ``loss_fn(output, target)`` (batch mean or sum), ``"ce"``/``"mse"``, or a
+            closure ``loss_fn(model, batch)`` (exact path only).
+        data: an ``(X, y)`` pair or an iterable of batches (uneven batches weighted by size).
+        basis: (K, P) tensor over the model's trainable parameters (``named_parameters()``
+            order).
+        bn: ``"frozen"`` or ``"recompute"`` (see the module docstring).
+        metrics: extra ``{name: fn(output, target)}`` returning the batch mean, scored in the
+            same forward pass as the loss.
+        accuracy: add ``"accuracy"`` (argmax against integer targets); None: when the targets of
+            the first batch are integer class labels.
+        n_samples: score a fixed random subset of this many samples (the same at every point)
+            and report ``NAME_stderr``: the standard error of each metric over samples, with the
+            finite-population correction.
+        seed: seed of the subset.
+        dtype: evaluate in this dtype (e.g. ``torch.float64``).
+        method: ``"auto"``, ``"batched"`` or ``"exact"``.
+        points_per_pass: points per batched forward pass (default: from available memory).
+        max_memory: bytes the activations of one pass may take (default: a quarter of the
+            available memory, at most 512 MiB).
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: Any, data: Any, basis: torch.Tensor, *,
+                 bn: str = "frozen", metrics: dict[str, Callable] | None = None,
+                 accuracy: bool | None = None, n_samples: int | None = None, seed: int = 0,
+                 dtype: torch.dtype | None = None, method: str = "auto",
+                 points_per_pass: int | None = None, max_memory: int | None = None,
+                 sample_block: int | None = None, loss_form: str = "auto",
+                 reduction: str | None = None):
+        if bn not in BN_POLICIES:
+            raise UserInputError(f"bn must be one of {', '.join(BN_POLICIES)}, got {bn!r}")
+        if method not in METHODS:
+            raise UserInputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.bn = bn
+        self.n_total = None
+        self.subset = None
+        if n_samples is not None:
+            data, self.subset, self.n_total = subsample(data, n_samples, seed)
+        self.problem = ModelLoss(model, loss_fn, data, params=None, bn="eval", dtype=dtype,
+                                 loss_form=loss_form, reduction=reduction)
+        pr = self.problem
+        if self.n_total is None:
+            self.n_total = pr.n_samples
+        if self.subset is not None and pr.reduction == "sum":
+            raise UserInputError("n_samples needs a mean-reduced loss (reduction='sum' given)")
+        basis = torch.as_tensor(basis)
+        if basis.ndim != 2 or basis.shape[1] != pr.size:
+            raise UserInputError(f"the basis must be (K, {pr.size}) for this model's trainable "
+                                 f"parameters, got {tuple(basis.shape)}")
+        if not bool(torch.isfinite(basis).all()):
+            raise UserInputError("the directions or models contain NaN or inf")
+        self.basis = basis.to(dtype=pr.dtype, device=pr.device)
+        self.K = int(basis.shape[0])
+        self.metrics = dict(metrics or {})
+        for name, fn in self.metrics.items():
+            if name in ("loss", "accuracy") or not callable(fn):
+                raise UserInputError(f"metric {name!r} must be a callable with another name "
+                                     "than 'loss' or 'accuracy'")
+        if pr.closure and (self.metrics or accuracy):
+            raise UserInputError("extra metrics need loss_fn(output, target), not a closure")
+        if accuracy is None:
+            accuracy = not pr.closure and self._integer_targets()
+        self.accuracy = bool(accuracy)
+        self.metric_names = ["loss"] + (["accuracy"] if self.accuracy else []) + list(
+            self.metrics)
+        self.points_per_pass = points_per_pass
+        self.max_memory = max_memory
+        self.sample_block = sample_block
+        self._bn_modules = [m for m in pr.module.modules()
+                            if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self._rc_module = None
+        if bn == "recompute" and self._bn_modules:
+            self._rc_module = copy.deepcopy(pr.module)
+        self.fallback_reason_: str | None = None
+        self.method_ = "exact"
+        self._batched = None
+        if method != "exact":
+            self._setup_batched(method)
+
+    # ------------------------------------------------------------------ set-up
+    def _integer_targets(self) -> bool:
+        batch = self.problem.batches[0]
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            return False
+        y = batch[1]
+        return isinstance(y, torch.Tensor) and y.ndim == 1 and not y.is_floating_point() \
+            and not y.is_complex() and y.dtype != torch.bool
+
+    def _setup_batched(self, method: str) -> None:
+        pr = self.problem
+        if pr.closure:
+            self._refuse_or_fallback(method, "the loss is a closure loss_fn(model, batch)")
+            return
+        try:
+            module, state = build_batched(pr.module, pr.split(self.basis))
+            self._batched = (module, state)
+            self._probe()
+        except Unsupported as exc:
+            self._batched = None
+            self._refuse_or_fallback(method, str(exc))
+            return
+        self.method_ = "batched"
+
+    def _refuse_or_fallback(self, method: str, reason: str) -> None:
+        if method == "batched":
+            raise UserInputError(f"the batched path cannot evaluate this model: {reason}")
+        self.fallback_reason_ = reason
+
+    def _probe(self) -> None:
+        """Compare batched and exact outputs at two points on a few samples; size the passes."""
+        pr = self.problem
+        batch = pr.cast_batch(pr.batches[0])
+        X = batch[0] if isinstance(batch, (tuple, list)) else batch
+        n = min(int(X.shape[0]), 16)
+        X = X[:n]
+        rng = np.random.default_rng(20240611)
+        C = rng.uniform(-0.5, 0.5, size=(2, self.K))
+        C[:, 0] += 1.0
+        C = torch.as_tensor(C, dtype=pr.dtype, device=pr.device)
+        elems = [0]
+
+        def count(_mod, _inp, out):
+            if isinstance(out, torch.Tensor):
+                elems[0] += out.numel()
+
+        hooks = [m.register_forward_hook(count) for m in pr.module.modules()
+                 if not list(m.children())]
+        try:
+            with torch.no_grad():
+                exact = [torch.func.functional_call(pr.module, pr.split(C[p] @ self.basis), (X,))
+                         for p in range(2)]
+        finally:
+            for h in hooks:
+                h.remove()
+        self._elems_per_sample = max(elems[0] / (2 * n), 1.0)
+        try:
+            with torch.no_grad():
+                got = self._batched_outputs(C, X)
+        except Unsupported:
+            raise
+        except Exception as exc:  # any failure of the batched path means: use the loop
+            raise Unsupported(f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+        want = torch.stack(exact)
+        if got.shape != want.shape:
+            raise Unsupported(f"batched output shape {tuple(got.shape)} != {tuple(want.shape)}")
+        tol = 1e-9 if pr.dtype == torch.float64 else 1e-4
+        scale = float(want.abs().max()) + 1e-30
+        err = float((got - want).abs().max())
+        if not err <= tol * scale:
+            raise Unsupported(f"batched outputs differ from the per-point loop by {err:.3g} "
+                              "(a layer uses its weights outside the module, or mixes samples)")
+
+    def _batched_outputs(self, C: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        module, state = self._batched
+        state.set_points(C)
+        state.n = int(X.shape[0])
+        state.bn_mode = "frozen"
+        out = module(X)
+        if not isinstance(out, torch.Tensor):
+            raise Unsupported("the model does not return one tensor")
+        P = int(C.shape[0])
+        lead = int(out.shape[0]) if out.ndim else -1
+        if lead == state.n and P > 1:
+            return out.unsqueeze(0).expand(P, *out.shape)
+        if lead != P * state.n:
+            raise Unsupported(f"output leading dimension {lead} is not P*n")
+        return out.reshape(P, state.n, *out.shape[1:])
+
+    def chunk_size(self) -> int:
+        """Points per batched pass: ``points_per_pass`` or from the memory budget."""
+        if self.points_per_pass is not None:
+            return max(int(self.points_per_pass), 1)
+        budget = self.max_memory or min(available_memory() // 4, 512 << 20)
+        n_max = max(self.problem.counts)
+        per_point = self._elems_per_sample * n_max * torch.finfo(self.problem.dtype).bits // 8
+        return int(min(max(budget // max(2 * per_point, 1), 1), 4096))
+
+    # ------------------------------------------------------------------ metrics of one batch
+    def _per_sample_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Per-sample contributions s (P, n) with batch loss = mean (or sum) of s, when known."""
+        pr = self.problem
+        P, n = out.shape[0], out.shape[1]
+        if pr.loss_kind == "ce":
+            flat = out.reshape(P * n, *out.shape[2:])
+            yy = y.repeat(P, *([1] * (y.ndim - 1)))
+            s = nn.functional.cross_entropy(flat, yy, reduction="none").reshape(P, n, -1)
+        elif pr.loss_kind == "mse":
+            s = ((out - y) ** 2).reshape(P, n, -1)
+        else:
+            fn = pr.loss_fn
+
+            def one(o, t):
+                return fn(o.unsqueeze(0), t.unsqueeze(0))
+
+            try:
+                return torch.func.vmap(torch.func.vmap(one), in_dims=(0, None))(out, y)
+            except (RuntimeError, ValueError, TypeError):
+                return torch.stack([torch.stack([one(out[p, i], y[i]) for i in range(n)])
+                                    for p in range(P)])
+        return s.mean(-1) if pr.reduction == "mean" or pr.loss_kind == "ce" else s.sum(-1)
+
+    def _vmapped(self, fn: Callable, out: torch.Tensor, y: Any) -> torch.Tensor:
+        try:
+            return torch.func.vmap(lambda o: fn(o, y))(out)
+        except (RuntimeError, ValueError, TypeError):
+            return torch.stack([fn(out[p], y) for p in range(out.shape[0])])
+
+    def _batch_metrics(self, out: torch.Tensor, y: Any, loss: torch.Tensor | None,
+                       need: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        """{name: (batch values (P,), per-sample values (P, n) or None)} for outputs (P, n, ...)."""
+        pr = self.problem
+        res = {}
+        s = self._per_sample_loss(out, y) if (pr.loss_kind or need) and loss is None else None
+        if loss is None:
+            if s is not None and pr.loss_kind:
+                loss = s.mean(1) if pr.reduction == "mean" else s.sum(1)
+            else:
+                loss = self._vmapped(pr.loss_fn, out, y)
+        elif need:
+            s = self._per_sample_loss(out, y)
+        res["loss"] = (loss, s)
+        if self.accuracy:
+            hits = (out.argmax(-1) == y).to(pr.dtype)
+            res["accuracy"] = (hits.mean(1), hits)
+        for name, fn in self.metrics.items():
+            samples = None
+            if need:
+                def one(o, t, fn=fn):
+                    return fn(o.unsqueeze(0), t.unsqueeze(0))
+                samples = torch.func.vmap(torch.func.vmap(one), in_dims=(0, None))(out, y)
+            res[name] = (self._vmapped(fn, out, y), samples)
+        return res
+
+    # ------------------------------------------------------------------ the two paths
+    def _accumulate(self, totals, samples, batch_res, count):
+        w_loss = self.problem.weight(count)
+        w = count / self.problem.n_samples
+        for name, (values, s) in batch_res.items():
+            totals[name] = totals[name] + (w_loss if name == "loss" else w) * values.to(
+                self.problem.dtype)
+            if s is not None:
+                samples[name].append(s)
+
+    def _exact_point(self, row: torch.Tensor, need: bool) -> tuple[dict, dict]:
+        pr = self.problem
+        params = pr.split(row @ self.basis)
+        module, named = pr.module, dict(params)
+        if self._rc_module is not None:
+            module = self._rc_module
+            named.update(self._recompute_buffers(params))
+        totals = {k: torch.zeros(1, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
+        samples: dict[str, list] = {k: [] for k in self.metric_names}
+        for batch, count in zip(pr.batches, pr.counts):
+            batch = pr.cast_batch(batch)
+            if pr.closure:
+                loss = pr.loss_fn(FunctionalModel(module, named), batch)
+                if loss.ndim != 0:
+                    raise UserInputError(f"loss_fn must return a scalar, got {tuple(loss.shape)}")
+                res = {"loss": (loss.reshape(1), None)}
+            else:
+                X = batch[0] if isinstance(batch, (tuple, list)) else batch
+                out = torch.func.functional_call(module, named, (X,))
+                y = pr.target(batch)
+                loss = pr.loss_fn(out, y)
+                if loss.ndim != 0:
+                    raise UserInputError(f"loss_fn must return a scalar, got {tuple(loss.shape)}")
+                res = self._batch_metrics(out.unsqueeze(0), y, loss.reshape(1), need)
+            self._accumulate(totals, samples, res, count)
+        return totals, samples
+
+    def _recompute_buffers(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Fresh BatchNorm statistics at ``params``: one training-mode pass over the data."""
+        pr = self.problem
+        module = self._rc_module
+        buffers = {}
+        for name, mod in module.named_modules():
+            if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.running_mean is not None:
+                buffers[f"{name}.running_mean"] = torch.zeros_like(mod.running_mean)
+                buffers[f"{name}.running_var"] = torch.ones_like(mod.running_var)
+                buffers[f"{name}.num_batches_tracked"] = torch.zeros_like(
+                    mod.num_batches_tracked)
+        bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        module.train()
+        seen = 0
+        try:
+            for batch, count in zip(pr.batches, pr.counts):
+                batch = pr.cast_batch(batch)
+                for m in bns:
+                    m.momentum = count / (seen + count)
+                X = batch[0] if isinstance(batch, (tuple, list)) else batch
+                torch.func.functional_call(module, {**params, **buffers}, (X,))
+                seen += count
+        finally:
+            module.eval()
+        return buffers
+
+    def _pieces(self, P: int):
+        """The data batches for a batched pass, split into cache-sized pieces when exact.
+
+        Splitting a batch changes nothing for per-sample losses (``"ce"``/``"mse"``) and
+        accuracy, whose batch value is a mean over samples; user metrics, closure losses and
+        recomputed BatchNorm statistics keep the user's batches.
+        """
+        pr = self.problem
+        split = (pr.loss_kind is not None and not self.metrics and self._rc_module is None
+                 and self.sample_block is not None)
+        for batch, count in zip(pr.batches, pr.counts):
+            batch = pr.cast_batch(batch)
+            if not split or not isinstance(batch, (tuple, list)):
+                yield batch, count
+                continue
+            size = max(int(self.sample_block // max(P, 1)), 64)
+            for start in range(0, count, size):
+                piece = _select_rows(batch, slice(start, start + size), count)
+                yield piece, min(size, count - start)
+
+    def _batched_chunk(self, C: torch.Tensor, need: bool) -> tuple[dict, dict]:
+        pr = self.problem
+        module, state = self._batched
+        state.set_points(C)
+        P = int(C.shape[0])
+        if self._rc_module is not None:
+            state.bn_mode = "collect"
+            for batch, count in zip(pr.batches, pr.counts):
+                batch = pr.cast_batch(batch)
+                state.n = count
+                module(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            state.bn_mode = "apply"
+        else:
+            state.bn_mode = "frozen"
+        totals = {k: torch.zeros(P, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
+        samples: dict[str, list] = {k: [] for k in self.metric_names}
+        for batch, count in self._pieces(P):
+            state.n = count
+            out = module(batch[0] if isinstance(batch, (tuple, list)) else batch)
+            if out.shape[0] == count and P > 1:
+                out = out.unsqueeze(0).expand(P, *out.shape)
+            else:
+                out = out.reshape(P, count, *out.shape[1:])
+            self._accumulate(totals, samples, self._batch_metrics(out, pr.target(batch), None,
+                                                                  need), count)
+        return totals, samples
+
+    # ------------------------------------------------------------------ public
+    def evaluate_points(self, coeffs: Any) -> dict[str, np.ndarray]:
+        """Metrics at the points ``coeffs @ basis`` (``coeffs``: (n, K) array).
+
+        Returns ``{name: float64 array (n,)}`` for each metric, plus ``NAME_stderr`` when a
+        subset of samples is scored. Pure: the same coefficients give the same bits.
+        """
+        pr = self.problem
+        C = torch.as_tensor(np.asarray(coeffs, dtype=np.float64)).to(pr.dtype)
+        if C.ndim != 2 or C.shape[1] != self.K:
+            raise UserInputError(f"points must be an (n, {self.K}) array, got {tuple(C.shape)}")
+        if not bool(torch.isfinite(C).all()):
+            raise UserInputError("grid coordinates contain NaN or inf")
+        C = C.to(pr.device)
+        n = int(C.shape[0])
+        need = self.subset is not None
+        values = {k: np.empty(n) for k in self.metric_names}
+        errors = {k: np.full(n, np.nan) for k in self.metric_names} if need else {}
+        unit = ((C != 0).sum(1) == 1) & ((C == 1).sum(1) == 1)
+        exact_rows = [i for i in range(n) if self.method_ == "exact" or bool(unit[i])]
+        other = [i for i in range(n) if not (self.method_ == "exact" or bool(unit[i]))]
+        with torch.no_grad():
+            for i in exact_rows:
+                self._store(values, errors, [i], *self._exact_point(C[i], need))
+            step = self.chunk_size() if other else 1
+            for start in range(0, len(other), step):
+                idx = other[start:start + step]
+                self._store(values, errors, idx, *self._batched_chunk(C[idx], need))
+        out = dict(values)
+        for k, e in errors.items():
+            out[f"{k}_stderr"] = e
+        return out
+
+    def _store(self, values, errors, idx: Sequence[int], totals, samples) -> None:
+        for name, t in totals.items():
+            values[name][idx] = t.double().cpu().numpy()
+        if errors:
+            m = len(self.subset)
+            fpc = math.sqrt(max(1.0 - m / self.n_total, 0.0))
+            for name, parts in samples.items():
+                if parts:
+                    s = torch.cat(parts, dim=1).double()
+                    errors[name][idx] = (s.std(dim=1, unbiased=True) / math.sqrt(m) * fpc
+                                         ).cpu().numpy()

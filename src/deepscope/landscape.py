@@ -1,0 +1,122 @@
+"""Loss landscapes: slices, interpolations, mode-connecting curves and sharpness, measured.
+
+Directions (each a :class:`Directions`: ``k`` flat vectors over the trainable parameters, the
+cosines between them, and a JSON spec):
+
+- :func:`random_directions`: Gaussian, regenerable from ``(seed, spec)``; ``norm`` is
+  ``"filter"``, ``"layer"``, ``"model"``, ``"adaptive"`` or ``"none"``; 1-D parameters
+  ``"ignore"``/``"keep"``/``"normalise"``; axes orthogonalised after normalising.
+- :func:`target_direction`, :func:`plane_through`: model to model, the plane of three models.
+- :func:`pca_directions` of a :class:`TrajectoryRecorder`; :func:`hessian_directions`.
+
+Evaluation (the user's model is never modified; every point goes through
+``torch.func.functional_call``; many points per forward pass, exact per-point fallback):
+
+- :func:`evaluate_grid`: lines, planes and N-D grids -> :class:`LandscapeResult` (``.loss``,
+  ``.coords``, metrics, standard errors under subsampling).
+- :func:`interpolate`: the straight line between two models with its barrier heights.
+- :func:`fit_curve` / :func:`evaluate_curve`: Bezier and polychain mode-connecting curves.
+- :class:`LandscapeEvaluator`: ``evaluate_points(coefficients) -> metrics``, a pure function of a
+  chunk of points (to spread a grid over processes).
+
+Sharpness (each says what it is invariant to): :func:`epsilon_sharpness` (Keskar),
+:func:`worst_case_sharpness` (SAM-style), :func:`adaptive_sharpness` (worst case, average),
+:func:`hessian_sharpness` (top eigenvalue and trace from :mod:`deepscope.curvature`).
+
+Figures: :func:`plot_line`, :func:`plot_contour`, :func:`plot_heatmap`, :func:`plot_surface`,
+:func:`plot_interpolation`, :func:`plotly_html`. Files (resumable grids, ``.npz``/CSV/VTK
+export): :mod:`deepscope.landscape_io`.
+
+``loss_fn`` and ``data`` follow the curvature operators: ``loss_fn(output, target)`` returning the
+batch mean (or sum), ``"ce"``/``"mse"``, or a closure ``loss_fn(model, batch)``; ``data`` an
+``(X, y)`` pair or an iterable of batches, uneven batches weighted by their sample counts.
+"""
+
+from __future__ import annotations
+
+from .instruments.landscape.curves import (
+    ConnectivityCurve,
+    CurveResult,
+    curve_coefficients,
+    evaluate_curve,
+    fit_curve,
+)
+from .instruments.landscape.directions import (
+    Directions,
+    check_same_architecture,
+    directions_from_spec,
+    flat_parameters,
+    hessian_directions,
+    plane_through,
+    random_directions,
+    target_direction,
+)
+from .instruments.landscape.evaluate import LandscapeEvaluator
+from .instruments.landscape.grid import (
+    InterpolationResult,
+    LandscapeResult,
+    barrier_heights,
+    evaluate_grid,
+    grid_points,
+    interpolate,
+    parse_grid,
+    parse_span,
+)
+from .instruments.landscape.plots import (
+    plot_contour,
+    plot_heatmap,
+    plot_interpolation,
+    plot_line,
+    plot_surface,
+    plotly_html,
+)
+from .instruments.landscape.sharpness import (
+    SharpnessResult,
+    adaptive_sharpness,
+    epsilon_sharpness,
+    hessian_sharpness,
+    worst_case_sharpness,
+)
+from .instruments.landscape.trajectory import TrajectoryRecorder, pca_directions
+
+__all__ = [
+    # directions
+    "Directions",
+    "random_directions",
+    "directions_from_spec",
+    "target_direction",
+    "plane_through",
+    "pca_directions",
+    "hessian_directions",
+    "TrajectoryRecorder",
+    "flat_parameters",
+    "check_same_architecture",
+    # evaluation
+    "LandscapeEvaluator",
+    "evaluate_grid",
+    "LandscapeResult",
+    "grid_points",
+    "parse_grid",
+    "parse_span",
+    "interpolate",
+    "InterpolationResult",
+    "barrier_heights",
+    "fit_curve",
+    "evaluate_curve",
+    "curve_coefficients",
+    "ConnectivityCurve",
+    "CurveResult",
+    # sharpness
+    "SharpnessResult",
+    "epsilon_sharpness",
+    "worst_case_sharpness",
+    "adaptive_sharpness",
+    "hessian_sharpness",
+    # figures
+    "plot_line",
+    "plot_contour",
+    "plot_heatmap",
+    "plot_surface",
+    "plot_interpolation",
+    "plotly_html",
+]
