@@ -71,11 +71,15 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / statistics.median(times)
 
 
+METHOD = {"value": "batched"}  # --method: the batched design by default, or the exact loop
+
+
 def run_ours(model, X, y):
     from deepscope.landscape import evaluate_grid, random_directions
 
     dirs = random_directions(model, 2, norm="filter", seed=0)
-    return evaluate_grid(model, "ce", (X, y), dirs, grid=(GRID, GRID), span=(-1, 1))
+    return evaluate_grid(model, "ce", (X, y), dirs, grid=(GRID, GRID), span=(-1, 1),
+                         method=METHOD["value"])
 
 
 def run_peer(model, X, y):
@@ -125,7 +129,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--repeats-large", type=int, default=3,
                         help="repeats for the compute-bound MLP and the CNN")
+    parser.add_argument("--method", choices=("batched", "exact", "auto"), default="batched")
     args = parser.parse_args()
+    METHOD["value"] = args.method
     torch.set_num_threads(2)
     X, y = digits_tensors()
     torch.manual_seed(0)

@@ -51,7 +51,7 @@ def test_interpolation_endpoints_exact():
     X, y = data()
     a, b = relu_net(0), relu_net(1)
     batches = [(X[:30], y[:30]), (X[30:], y[30:])]
-    res = interpolate(a, b, "ce", batches, n_points=11, span=(-0.5, 1.5))
+    res = interpolate(a, b, "ce", batches, n_points=11, span=(-0.5, 1.5), method="batched")
     la = float(ModelLoss(a, "ce", batches).loss())
     lb = float(ModelLoss(b, "ce", batches).loss())
     assert res.loss[res.t == 0][0] == la and res.loss[res.t == 1][0] == lb

@@ -231,7 +231,10 @@ def _run_chunks(evaluator: LandscapeEvaluator, coeffs: np.ndarray, shape: tuple[
                 raise UserInputError(f"stored values lack metric {k!r}")
             out[k][flat_done] = np.asarray(values[k], dtype=np.float64).reshape(-1)[flat_done]
     todo = np.flatnonzero(~flat_done)
-    step = evaluator.chunk_size() if evaluator.method_ == "batched" else 16
+    if evaluator.points_per_pass is not None:
+        step = max(int(evaluator.points_per_pass), 1)
+    else:
+        step = evaluator.chunk_size() if evaluator.method_ == "batched" else 16
     for start in range(0, len(todo), step):
         idx = todo[start:start + step]
         res = evaluator.evaluate_points(coeffs[idx])
