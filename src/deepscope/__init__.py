@@ -6,7 +6,8 @@ Sub-packages are imported on first use:
 - ``deepscope.data``: embedded data sets (digits, MNIST-1D, teacher-student, Gaussian mixture,
   .npz).
 - ``deepscope.models``: the model zoo and the loader for user models.
-- ``deepscope.instruments``: pure measurement code (physics, expressivity, ...).
+- ``deepscope.instruments``: pure measurement code; public facades ``deepscope.curvature``,
+  ``deepscope.landscape``, ``deepscope.expressivity`` and ``deepscope.physics``.
 - ``deepscope.experiments``: one module per theoretical claim; ``deepscope.registry`` lists them.
 - ``deepscope.runner``: run one experiment or reproduce them all into a run store.
 - ``deepscope.report``: the self-contained HTML report built from stored results.
@@ -31,6 +32,10 @@ _LAZY = {
     "results",
     "config",
     "errors",
+    "curvature",
+    "landscape",
+    "expressivity",
+    "physics",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

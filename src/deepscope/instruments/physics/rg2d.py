@@ -167,6 +167,11 @@ class MigdalKadanoff:
     K_star_closed_form: float
     residual: float
 
+    def __iter__(self):
+        """``K_star, nu = migdal_kadanoff()`` unpacks the fixed point and the exponent."""
+        yield self.K_star
+        yield self.nu
+
 
 def migdal_kadanoff(b: int = 2, d: int = 2) -> MigdalKadanoff:
     """Fixed point and ``nu`` of the Migdal-Kadanoff recursion.
