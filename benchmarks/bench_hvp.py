@@ -53,8 +53,11 @@ def bench(name, model, X, y, repeats):
     row = {"model": name, "params": sum(p.numel() for p in plist), "grad_s": t_grad,
            "plain_torch_func_hvp_ratio": median_time(plain_func_hvp, repeats) / t_grad}
     flat = torch.randn(sum(p.numel() for p in plist), generator=torch.Generator().manual_seed(1))
-    for mode in ("forward-over-reverse", "reverse-over-reverse"):
-        op = HessianOperator(model, loss_fn, (X, y), mode=mode, check_determinism=False)
+    for mode in ("forward-over-reverse", "reverse-over-reverse", "pearlmutter"):
+        try:
+            op = HessianOperator(model, loss_fn, (X, y), mode=mode, check_determinism=False)
+        except ValueError:  # the R-operator covers sequential MLPs only
+            continue
         row[f"deepscope_{mode}_ratio"] = median_time(lambda op=op: op @ flat, repeats) / t_grad
     auto = HessianOperator(model, loss_fn, (X, y), check_determinism=False)
     row["auto_mode"] = auto.mode

@@ -426,3 +426,42 @@ def test_solvers_on_a_model_hessian_against_dense():
 
     index = hessian_index(op, method="dense")
     assert index.n_negative == int((evals < -1e-10 * evals.abs().max()).sum())
+
+
+# ----------------------------------------------------------------------------- R-operator path
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity])
+@pytest.mark.parametrize("loss", ["ce", "mse", "ce-sum"])
+def test_pearlmutter_products_match_dense(act, loss):
+    model = make_model(lambda: nn.Sequential(nn.Flatten(), nn.Linear(5, 6), act(), nn.Linear(6, 5),
+                                             act(), nn.Linear(5, 4)))
+    if loss == "mse":
+        g = gen(11)
+        batches = [(torch.randn(n, 5, generator=g, dtype=DT), torch.randn(n, 4, generator=g,
+                                                                           dtype=DT))
+                   for n in (32, 32, 6)]
+        loss_fn, ref = nn.MSELoss(), nn.functional.mse_loss
+    else:
+        batches = classification_batches()
+        reduction = "sum" if loss == "ce-sum" else "mean"
+        loss_fn = nn.CrossEntropyLoss(reduction=reduction)
+
+        def ref(o, t):
+            return nn.functional.cross_entropy(o, t, reduction=reduction)
+
+    X, y = full_data(batches)
+    names = [n for n, _ in model.named_parameters()]
+    dense = dense_reference(model, lambda f: ref(f(X), y), names)
+    op = HessianOperator(model, loss_fn, batches, mode="pearlmutter")
+    assert op.mode == "pearlmutter" and op.batched_mode == "pearlmutter"
+    assert_matches(op, dense)
+
+
+def test_pearlmutter_refused_where_not_covered():
+    model = make_model(lambda: nn.Sequential(nn.Linear(5, 6), nn.GELU(), nn.Linear(6, 4)))
+    with pytest.raises(UserInputError, match="pearlmutter"):
+        HessianOperator(model, "ce", classification_batches(), mode="pearlmutter")
+    mlp = make_model(lambda: nn.Sequential(nn.Linear(5, 6), nn.Tanh(), nn.Linear(6, 4)))
+    with pytest.raises(UserInputError, match="pearlmutter"):  # a parameter subset
+        HessianOperator(mlp, "ce", classification_batches(), params="2.*", mode="pearlmutter")
+    auto = HessianOperator(mlp, "ce", classification_batches())
+    assert "pearlmutter" in auto.mode_timings

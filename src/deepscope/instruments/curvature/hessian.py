@@ -25,10 +25,12 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from ...errors import UserInputError
 from ._base import CurvatureLinearOperator
 from ._model import ModelLoss
+from .rop import SequentialROperator
 
-MODES = ("auto", "forward-over-reverse", "reverse-over-reverse")
+MODES = ("auto", "forward-over-reverse", "reverse-over-reverse", "pearlmutter")
 _MODE_ALIASES = {"fwd": "forward-over-reverse", "rev": "reverse-over-reverse",
-                 "forward": "forward-over-reverse", "reverse": "reverse-over-reverse"}
+                 "forward": "forward-over-reverse", "reverse": "reverse-over-reverse",
+                 "rop": "pearlmutter"}
 
 ScalarFn = Callable[[dict[str, torch.Tensor], tuple[torch.Tensor, ...]], torch.Tensor]
 
@@ -89,6 +91,7 @@ class ModelCurvatureOperator(CurvatureLinearOperator):
     """Shared construction of operators on (model, loss, data): see :class:`ModelLoss`."""
 
     needs_output_loss = False
+    allow_rop = True
 
     def __init__(
         self,
@@ -195,6 +198,12 @@ class HessianOperator(ModelCurvatureOperator):
         mode = _MODE_ALIASES.get(mode, mode)
         if mode not in MODES:
             raise UserInputError(f"mode must be one of {MODES}, got {mode!r}")
+        self._rop = SequentialROperator.build(self.problem) if self.allow_rop else None
+        if mode == "pearlmutter" and self._rop is None:
+            raise UserInputError(
+                "mode 'pearlmutter' needs an nn.Sequential of Linear layers and ReLU/Tanh/Sigmoid/"
+                "Identity/Flatten with 'ce' or 'mse' over all its parameters"
+            )
         if mode == "auto":
             self.mode, self.batched_mode = self._pick_modes()
         else:
@@ -219,9 +228,15 @@ class HessianOperator(ModelCurvatureOperator):
         return fn, tuple(leaves[i] for i in where)
 
     def _batch_product(self, batch: Any, V: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        fn, aux = self._scalar_fn(batch)
         k = next(iter(V.values())).shape[0]
-        return _HVP[self.mode if k == 1 else self.batched_mode](fn, self.problem.params, V, aux)
+        return self._product_with(self.mode if k == 1 else self.batched_mode, batch, V)
+
+    def _product_with(self, mode: str, batch: Any,
+                      V: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if mode == "pearlmutter":
+            return self._rop.hvp(self.problem.params, batch, V)
+        fn, aux = self._scalar_fn(batch)
+        return _HVP[mode](fn, self.problem.params, V, aux)
 
     def _pick_modes(self, block: int = 4) -> tuple[str, str]:
         """Time each mode on the first batch for one vector and for a block; keep the faster.
@@ -237,17 +252,17 @@ class HessianOperator(ModelCurvatureOperator):
             device=self.device, dtype=self.dtype)
         single, multi = self.problem.split(v[:1]), self.problem.split(v)
         timings: dict[str, dict[int, float]] = {}
-        for mode, fn in _HVP.items():
+        modes = list(_HVP) + (["pearlmutter"] if self._rop is not None else [])
+        for mode in modes:
             try:
-                scalar, aux = self._scalar_fn(batch)
-                fn(scalar, self.problem.params, single, aux)  # warm-up
+                self._product_with(mode, batch, single)  # warm-up
                 one = []
                 for _ in range(2):  # best of two: one timing is at the mercy of the scheduler
                     start = time.perf_counter()
-                    fn(scalar, self.problem.params, single, aux)
+                    self._product_with(mode, batch, single)
                     one.append(time.perf_counter() - start)
                 start = time.perf_counter()
-                fn(scalar, self.problem.params, multi, aux)
+                self._product_with(mode, batch, multi)
                 timings[mode] = {1: min(one), block: time.perf_counter() - start}
             except (RuntimeError, NotImplementedError):
                 continue
@@ -270,6 +285,7 @@ class GaussNewtonResidualOperator(HessianOperator):
     """
 
     needs_output_loss = True
+    allow_rop = False  # R is not the Hessian of the loss: no R-operator shortcut
 
     def _scalar_fn(self, batch: Any) -> tuple[ScalarFn, tuple[torch.Tensor, ...]]:
         problem = self.problem
