@@ -77,7 +77,7 @@ class SequentialROperator:
             return None  # a parameter subset or frozen parameters: use autodiff
         layers: list[tuple[str, nn.Module, str | None, str | None]] = []
         seen: set[int] = set()
-        for name, sub in module.named_children():
+        for name, sub in module._modules.items():  # named_children() hides repeated modules
             if id(sub) in seen:
                 return None  # a module used twice (tied weights)
             seen.add(id(sub))
