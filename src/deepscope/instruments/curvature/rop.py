@@ -78,7 +78,7 @@ class SequentialROperator:
         layers: list[tuple[str, nn.Module, str | None, str | None]] = []
         seen: set[int] = set()
         for name, sub in module._modules.items():  # named_children() hides repeated modules
-            if id(sub) in seen:
+            if sub is None or id(sub) in seen:
                 return None  # a module used twice (tied weights)
             seen.add(id(sub))
             if isinstance(sub, nn.Linear):
