@@ -71,7 +71,7 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / statistics.median(times)
 
 
-METHOD = {"value": "batched"}  # --method: the batched design by default, or the exact loop
+METHOD = {"value": "auto"}  # --method: auto (the chain path for MLPs), batched or exact
 
 
 def run_ours(model, X, y):
@@ -129,7 +129,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--repeats-large", type=int, default=3,
                         help="repeats for the compute-bound MLP and the CNN")
-    parser.add_argument("--method", choices=("batched", "exact", "auto"), default="batched")
+    parser.add_argument("--method", choices=("batched", "exact", "auto"), default="auto")
+    parser.add_argument("--models", default="small,large,cnn",
+                        help="comma-separated subset of small, large, cnn")
     args = parser.parse_args()
     METHOD["value"] = args.method
     torch.set_num_threads(2)
@@ -142,9 +144,12 @@ def main():
     small = MLP((64, 32, 10))
     big = MLP((64, 256, 256, 10))
     cnn = SmallCNN(n_classes=10)
-    for name, model, repeats in (("mlp 64-32-10", small, args.repeats),
-                                 ("mlp 64-256-256-10", big, args.repeats_large),
-                                 ("SmallCNN 8-16", cnn, args.repeats_large)):
+    chosen = set(args.models.split(","))
+    for key, name, model, repeats in (("small", "mlp 64-32-10", small, args.repeats),
+                                      ("large", "mlp 64-256-256-10", big, args.repeats_large),
+                                      ("cnn", "SmallCNN 8-16", cnn, args.repeats_large)):
+        if key not in chosen:
+            continue
         row = bench(name, model, X, y, repeats, peer=True, rate=rate)
         row["load_average_after"] = os.getloadavg()
         print(json.dumps(row), flush=True)

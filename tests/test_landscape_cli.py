@@ -23,7 +23,7 @@ def test_plane_run_files_and_centre(tmp_path):
                  "landscape.vtk", "landscape.json", "grid.npz", "figures/contour.png",
                  "figures/surface.svg"):
         assert (out / name).exists(), name
-    assert record["grid"] == [5, 5] and record["method"] == "exact"  # auto: the faster loop
+    assert record["grid"] == [5, 5] and record["method"] == "batched"  # auto: the chain path
     assert abs(record["cosines"][0][1]) < 1e-12
     with np.load(out / "arrays.npz", allow_pickle=False) as z:
         assert z["loss"][2, 2] == record["base_loss"]

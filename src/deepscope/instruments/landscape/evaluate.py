@@ -38,6 +38,7 @@ from torch import nn
 from ...errors import UserInputError
 from ..curvature._model import FunctionalModel, ModelLoss, batch_size, normalise_data
 from ._batched import Unsupported, build_batched
+from ._chain import ChainPlan, chain_layout
 
 BN_POLICIES = ("frozen", "recompute")
 METHODS = ("auto", "batched", "exact")
@@ -125,7 +126,7 @@ class LandscapeEvaluator:
                  dtype: torch.dtype | None = None, method: str = "auto",
                  points_per_pass: int | None = None, max_memory: int | None = None,
                  sample_block: int | None = None, loss_form: str = "auto",
-                 reduction: str | None = None):
+                 reduction: str | None = None, cache_bytes: int = 16 << 20):
         if bn not in BN_POLICIES:
             raise UserInputError(f"bn must be one of {', '.join(BN_POLICIES)}, got {bn!r}")
         if method not in METHODS:
@@ -172,16 +173,13 @@ class LandscapeEvaluator:
             self._rc_module = copy.deepcopy(pr.module)
         self.fallback_reason_: str | None = None
         self.method_ = "exact"
+        self.batched_path_: str | None = None
         self._batched = None
-        if method == "batched":
+        self._chain: ChainPlan | None = None
+        self.cache_bytes = int(cache_bytes)
+        self._masks: dict = {}
+        if method in ("batched", "auto"):
             self._setup_batched(method)
-        elif method == "auto":
-            # Measured on the 2-core CPU (benchmarks/README.md, quiet machine): the batched path
-            # is no faster than the per-point loop for an MLP 64-32-10 (0.50 s vs 0.54 s for a
-            # 31x31 plane on digits), 1.7x slower for MLP 64-256-256-10 and 6x slower for the
-            # small CNN. Until it wins, "auto" takes the loop; the choice is fixed (not timed),
-            # so the same seed gives bit-identical grids.
-            self.fallback_reason_ = "auto: the per-point loop is the faster path on this CPU"
 
     # ------------------------------------------------------------------ set-up
     def _integer_targets(self) -> bool:
@@ -193,26 +191,47 @@ class LandscapeEvaluator:
             and not y.is_complex() and y.dtype != torch.bool
 
     def _setup_batched(self, method: str) -> None:
+        """Pick the batched path: the feature-major chain, else (``"batched"`` only) the folded
+        module path; ``"auto"`` takes the per-point loop when the chain does not apply."""
         pr = self.problem
         if pr.closure:
             self._refuse_or_fallback(method, "the loss is a closure loss_fn(model, batch)")
             return
+        basis = pr.split(self.basis)
+        reasons = []
         try:
-            module, state = build_batched(pr.module, pr.split(self.basis))
+            if self._rc_module is not None:
+                raise Unsupported("BatchNorm statistics are recomputed")
+            self._chain = ChainPlan.build(pr.module, basis)
+            self._probe(self._chain_outputs)
+            self.method_, self.batched_path_ = "batched", "chain"
+            return
+        except Unsupported as exc:
+            self._chain = None
+            reasons.append(f"chain: {exc}")
+        if method == "auto":
+            # Measured on the 2-core CPU (benchmarks/README.md): the folded module path is no
+            # faster than the per-point loop (MLPs) or slower (CNNs), so "auto" takes the loop.
+            # The choice depends on the model's structure only, so grids stay bit-reproducible.
+            self.fallback_reason_ = "; ".join(reasons) + "; the per-point loop is used"
+            return
+        try:
+            module, state = build_batched(pr.module, basis)
             self._batched = (module, state)
-            self._probe()
+            self._probe(self._batched_outputs)
         except Unsupported as exc:
             self._batched = None
-            self._refuse_or_fallback(method, str(exc))
+            reasons.append(f"modules: {exc}")
+            self._refuse_or_fallback(method, "; ".join(reasons))
             return
-        self.method_ = "batched"
+        self.method_, self.batched_path_ = "batched", "modules"
 
     def _refuse_or_fallback(self, method: str, reason: str) -> None:
         if method == "batched":
             raise UserInputError(f"the batched path cannot evaluate this model: {reason}")
         self.fallback_reason_ = reason
 
-    def _probe(self) -> None:
+    def _probe(self, outputs: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
         """Compare batched and exact outputs at two points on a few samples; size the passes."""
         pr = self.problem
         batch = pr.cast_batch(pr.batches[0])
@@ -241,7 +260,7 @@ class LandscapeEvaluator:
         self._elems_per_sample = max(elems[0] / (2 * n), 1.0)
         try:
             with torch.no_grad():
-                got = self._batched_outputs(C, X)
+                got = outputs(C, X)
         except Unsupported:
             raise
         except Exception as exc:  # any failure of the batched path means: use the loop
@@ -272,10 +291,29 @@ class LandscapeEvaluator:
             raise Unsupported(f"output leading dimension {lead} is not P*n")
         return out.reshape(P, state.n, *out.shape[1:])
 
+    def _chain_outputs(self, C: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        return self._chain.outputs(C, X).transpose(1, 2)
+
+    def chain_layout(self) -> tuple[int, int]:
+        """(points per pass, samples per block) of the chain path (cache-sized passes)."""
+        budget = self.cache_bytes
+        if self.max_memory is not None:
+            budget = min(budget, int(self.max_memory))
+        points, block = chain_layout(self._chain.widths, self._chain.first_width, self.K,
+                                     max(self.problem.counts),
+                                     torch.finfo(self.problem.dtype).bits // 8, budget,
+                                     self.points_per_pass)
+        if self.metrics:
+            block = max(self.problem.counts)  # user metrics see the user's batches whole
+        return points, block
+
     def chunk_size(self) -> int:
-        """Points per batched pass: ``points_per_pass`` or from the memory budget."""
+        """Points per batched pass: ``points_per_pass``, else from the cache budget (chain path)
+        or the memory budget (module path)."""
         if self.points_per_pass is not None:
             return max(int(self.points_per_pass), 1)
+        if self._chain is not None:
+            return self.chain_layout()[0]
         budget = self.max_memory or min(available_memory() // 4, 512 << 20)
         n_max = max(self.problem.counts)
         per_point = self._elems_per_sample * n_max * torch.finfo(self.problem.dtype).bits // 8
@@ -447,6 +485,122 @@ class LandscapeEvaluator:
                                                                   need), count)
         return totals, samples
 
+    def _chain_chunk(self, C: torch.Tensor, need: bool) -> tuple[dict, dict]:
+        """Metrics of the points C through the feature-major chain (see :mod:`._chain`).
+
+        Cross-entropy, MSE and accuracy are summed over samples in blocks (exactly the batch
+        mean, by linearity); user metrics get each batch whole.
+        """
+        pr = self.problem
+        P = int(C.shape[0])
+        _, block = self.chain_layout()
+        weights = self._chain.point_weights(C)
+        sums = {k: torch.zeros(P, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
+        samples: dict[str, list] = {k: [] for k in self.metric_names}
+        for bi, (batch, count) in enumerate(zip(pr.batches, pr.counts)):
+            batch = pr.cast_batch(batch)
+            X = batch[0] if isinstance(batch, (tuple, list)) else batch
+            y = pr.target(batch)
+            for start in range(0, count, block):
+                stop = min(start + block, count)
+                Xb = X if (start, stop) == (0, count) else X[start:stop]
+                yb = y if (start, stop) == (0, count) else y[start:stop]
+                out = self._chain.outputs(C, Xb, key=(bi, start, stop), weights=weights,
+                                          reuse=True)
+                s, hits = self._chain_per_sample(out, yb, (bi, start, stop))
+                sums["loss"] += s.sum(1)
+                if need:
+                    samples["loss"].append(s)
+                if self.accuracy:
+                    sums["accuracy"] += hits.sum(1)
+                    if need:
+                        samples["accuracy"].append(hits)
+                if self.metrics:
+                    rows = out.transpose(1, 2)
+                    res = self._batch_metrics(rows, yb, torch.zeros(P), need)
+                    for name in self.metrics:
+                        values, per = res[name]
+                        sums[name] += values.to(pr.dtype) * count
+                        if per is not None:
+                            samples[name].append(per)
+        n = pr.n_samples
+        totals = {k: v / n for k, v in sums.items()}
+        if pr.reduction == "sum":
+            totals["loss"] = sums["loss"]
+        return totals, samples
+
+    def _chain_per_sample(self, out: torch.Tensor, y: Any,
+                          key: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-sample loss (P, n) (the batch loss is its mean, or sum) and accuracy hits from
+        feature-major outputs (P, classes, n)."""
+        pr = self.problem
+        n = out.shape[2]
+        hits = None
+        if pr.loss_kind == "ce" and isinstance(y, torch.Tensor) and y.ndim == 1 \
+                and not y.is_floating_point():
+            if key not in self._masks and bool(((y < 0) | (y >= out.shape[1])).any()):
+                raise UserInputError(f"class labels must lie in [0, {out.shape[1]}) for "
+                                     "cross-entropy")
+            s, top, tie = self._chain_ce(out, y, key)
+            if self.accuracy:
+                hits = self._chain_hits(out, s, top, tie, y)
+            return s, hits
+        if self.accuracy:
+            hits = (out.argmax(1) == y).to(pr.dtype)
+        if pr.loss_kind == "mse" and isinstance(y, torch.Tensor) and y.shape == (n, out.shape[1]):
+            d = out - y.T
+            d = d.mul_(d)
+            return (d.mean(1) if pr.reduction == "mean" else d.sum(1)), hits
+        s = self._per_sample_loss(out.transpose(1, 2), y)
+        if s is None:
+            raise Unsupported("the loss has no per-sample form")
+        return s, hits
+
+    def _chain_ce(self, out: torch.Tensor, y: torch.Tensor, key: object):
+        """Per-sample cross-entropy (P, n) of feature-major logits (P, C, n); with accuracy,
+        also whether the target's logit is above all others (``top``) or ties with the largest
+        other (``tie``).
+
+        ``log_softmax`` over the class axis of the feature-major logits is one fused pass (about
+        the cost of ``exp`` alone, measured); the others' maximum comes from one reduction over
+        the logits with the target masked to -inf, so accuracy needs no argmax over the short,
+        strided class axis.
+        """
+        P, C, n = out.shape
+        hit = self._masks.get(key)
+        if hit is None:
+            cols = torch.arange(n, device=y.device)
+            mask = torch.zeros(C, n, dtype=out.dtype, device=out.device)
+            mask[y, cols] = float("-inf")
+            hit = (mask, y * n + cols)
+            if len(self._masks) < 4096:
+                self._masks[key] = hit
+        mask, flat = hit
+        ws = self._chain.workspace
+        logp = ws.get("log_softmax", tuple(out.shape), out)
+        torch.ops.aten._log_softmax.out(out, 1, False, out=logp)
+        picked = logp.view(P, C * n).index_select(1, flat)
+        s = picked.neg()
+        if not self.accuracy:
+            return s, None, None
+        # log_softmax shifts each column by one number, monotonically after rounding: a strict
+        # order in logp is one in the logits; ties in logp are settled on the logits (argmax)
+        m_other = logp.add_(mask).amax(1)
+        return s, picked > m_other, picked == m_other
+
+    def _chain_hits(self, out: torch.Tensor, s: torch.Tensor, top: torch.Tensor,
+                    tie: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``argmax(out, 1) == y`` from :meth:`_chain_ce`'s comparison of the target's logit with
+        the other classes' maximum. Where they tie, argmax returns the first maximal class, and
+        where a logit is NaN (then the loss is NaN) argmax points at it: those few columns are
+        settled by argmax itself."""
+        odd = tie | torch.isnan(s)
+        if bool(odd.any()):
+            p_idx, s_idx = torch.nonzero(odd, as_tuple=True)
+            top = top.clone()
+            top[p_idx, s_idx] = out[p_idx, :, s_idx].argmax(1) == y[s_idx]
+        return top.to(self.problem.dtype)
+
     # ------------------------------------------------------------------ public
     def evaluate_points(self, coeffs: Any) -> dict[str, np.ndarray]:
         """Metrics at the points ``coeffs @ basis`` (``coeffs``: (n, K) array).
@@ -465,16 +619,19 @@ class LandscapeEvaluator:
         need = self.subset is not None
         values = {k: np.empty(n) for k in self.metric_names}
         errors = {k: np.full(n, np.nan) for k in self.metric_names} if need else {}
-        unit = ((C != 0).sum(1) == 1) & ((C == 1).sum(1) == 1)
-        exact_rows = [i for i in range(n) if self.method_ == "exact" or bool(unit[i])]
-        other = [i for i in range(n) if not (self.method_ == "exact" or bool(unit[i]))]
+        unit = (((C != 0).sum(1) == 1) & ((C == 1).sum(1) == 1)).cpu().numpy()
+        if self.method_ == "exact":
+            unit[:] = True
+        exact_rows = np.flatnonzero(unit).tolist()
+        other = np.flatnonzero(~unit).tolist()
         with torch.no_grad():
             for i in exact_rows:
                 self._store(values, errors, [i], *self._exact_point(C[i], need))
             step = self.chunk_size() if other else 1
+            chunk = self._chain_chunk if self._chain is not None else self._batched_chunk
             for start in range(0, len(other), step):
                 idx = other[start:start + step]
-                self._store(values, errors, idx, *self._batched_chunk(C[idx], need))
+                self._store(values, errors, idx, *chunk(C[idx], need))
         out = dict(values)
         for k, e in errors.items():
             out[f"{k}_stderr"] = e

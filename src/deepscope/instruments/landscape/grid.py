@@ -234,7 +234,9 @@ def _run_chunks(evaluator: LandscapeEvaluator, coeffs: np.ndarray, shape: tuple[
     if evaluator.points_per_pass is not None:
         step = max(int(evaluator.points_per_pass), 1)
     else:
+        # several passes per call, so that a store records the grid every ~128 points
         step = evaluator.chunk_size() if evaluator.method_ == "batched" else 16
+        step *= max(1, 128 // step)
     for start in range(0, len(todo), step):
         idx = todo[start:start + step]
         res = evaluator.evaluate_points(coeffs[idx])

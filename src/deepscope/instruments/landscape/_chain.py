@@ -1,0 +1,379 @@
+"""Many parameter points of a fully connected chain, with activations laid out feature-major.
+
+For a model that is a chain of ``Linear`` layers and elementwise activations (an
+``nn.Sequential``, nested ones included, or the zoo's ``MLP``/``DeepLinear``), the activations of
+P points on n samples are held as a ``(P, features, n)`` tensor. Three things make this fast on a
+CPU, where the folded ``(P * n, features)`` layout of :mod:`._batched` is memory-bound:
+
+- The first varied ``Linear`` sees the input shared by all points and is linear in its weight
+  and bias, so its pre-activations are ``sum_j C[p, j] (B_j^W x + B_j^b)``: the K products
+  ``B_j^W x`` are computed once per data batch (and kept across chunks of points), and each chunk
+  mixes them with one ``(P x K) @ (K x features*n)`` product: K multiply-adds per output instead
+  of ``in_features``.
+- Deeper layers are one batched matrix product per chunk, ``W_p (out x in) @ h_p (in x n)``,
+  whose long dimension is the samples: large, well-shaped matrix products even for narrow layers.
+- The output is ``(P, classes, n)``: the log-sum-exp and the argmax of cross-entropy and accuracy
+  reduce over a short, strided axis with long contiguous rows, several times faster than the
+  row-major ``(P * n, classes)`` reduction.
+
+Chunks of points and blocks of samples are sized so that the widest activation of a pass stays
+within a cache-sized budget (see :func:`chain_layout`). Nothing here copies or changes the model:
+layers are read, never called with substituted parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._batched import Unsupported
+
+#: Modules applied elementwise: valid on any layout of the activations.
+ELEMENTWISE: tuple[type, ...] = (
+    nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.ELU, nn.CELU, nn.SELU,
+    nn.Softplus, nn.Identity, nn.Hardtanh, nn.ReLU6, nn.Mish, nn.Softsign, nn.Tanhshrink,
+    nn.Hardswish, nn.Hardsigmoid,
+)
+
+
+class Workspace:
+    """Named buffers reused from pass to pass.
+
+    A fresh multi-megabyte tensor per pass costs page faults (the allocator hands large blocks
+    back to the system when they are freed), which measured as much as the arithmetic of the
+    mixing and loss passes; writing into kept buffers (``out=``) avoids them.
+    """
+
+    def __init__(self):
+        self._bufs: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        numel = math.prod(shape)
+        buf = self._bufs.get(name)
+        if buf is None or buf.numel() < numel or buf.dtype != like.dtype \
+                or buf.device != like.device:
+            buf = self._bufs[name] = torch.empty(max(numel, 1), dtype=like.dtype,
+                                                 device=like.device)
+        return buf[:numel].view(shape)
+
+
+@dataclass
+class _Step:
+    kind: str                       # "linear" | "act" | "flatten"
+    module: nn.Module | None = None
+    weight: str | None = None       # the parameter's name when it varies with the point
+    bias: str | None = None
+
+
+def _zoo_chain(module: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    """The layers of the zoo's MLP/DeepLinear, whose forward is known, or None."""
+    from ...models._zoo import MLP, DeepLinear
+
+    if type(module) is MLP:
+        out: list[tuple[str, nn.Module]] = [("", nn.Flatten())]
+        for i, layer in enumerate(module.layers):
+            out.append((f"layers.{i}.", layer))
+            if i < len(module.layers) - 1:
+                out.append(("", module.act))
+        return out
+    if type(module) is DeepLinear:
+        return [("", nn.Flatten())] + [(f"layers.{i}.", layer)
+                                      for i, layer in enumerate(module.layers)]
+    return None
+
+
+def _leaves(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
+    if type(module) is nn.Sequential:
+        out = []
+        for name, sub in module._modules.items():  # named_children() hides repeated modules
+            if sub is None:
+                raise Unsupported("an nn.Sequential holds None")
+            out.extend(_leaves(sub, f"{prefix}{name}."))
+        return out
+    zoo = _zoo_chain(module)
+    if zoo is not None:
+        return [(f"{prefix}{p}", m) for p, m in zoo]
+    return [(prefix, module)]
+
+
+class ChainPlan:
+    """The feature-major evaluation of a supported chain (build with :meth:`build`)."""
+
+    def __init__(self, steps: list[_Step], basis: dict[str, torch.Tensor], widths: list[int],
+                 first: int = 0):
+        self.steps = steps
+        self.first_width = first
+        self.basis = basis
+        self.widths = widths
+        self.K = int(next(iter(basis.values())).shape[0]) if basis else 1
+        self._first: dict[object, torch.Tensor] = {}
+        self._deep_basis: torch.Tensor | None = None
+        self.workspace = Workspace()
+        self._first_bytes = 0
+        self.first_cache_limit = 256 << 20
+        #: hidden layers at least this wide write row-major activations (see :meth:`outputs`)
+        self.rm_min_width = 64
+        #: layers with at least this many weights run one matrix product per point
+        self.loop_min_size = 16384
+
+    @classmethod
+    def build(cls, module: nn.Module, basis: dict[str, torch.Tensor]) -> ChainPlan:
+        """Raises :class:`Unsupported` for anything but a chain of the supported layers."""
+        names = {id(p): n for n, p in module.named_parameters()}
+        steps: list[_Step] = []
+        widths: list[int] = []
+        for _prefix, sub in _leaves(module, ""):
+            if type(sub) is nn.Linear:
+                w = names[id(sub.weight)]
+                b = names[id(sub.bias)] if sub.bias is not None else None
+                steps.append(_Step("linear", sub, w if w in basis else None,
+                                   b if b is not None and b in basis else None))
+                widths.append(sub.out_features)
+            elif type(sub) in ELEMENTWISE:
+                steps.append(_Step("act", sub))
+            elif isinstance(sub, nn.modules.dropout._DropoutNd) and (not sub.training
+                                                                      or sub.p == 0):
+                continue  # the identity in evaluation mode
+            elif type(sub) is nn.Flatten and sub.start_dim == 1 and sub.end_dim == -1:
+                steps.append(_Step("flatten"))
+            else:
+                raise Unsupported(f"{type(sub).__name__} is not a layer of a fully connected "
+                                  "chain")
+        if not any(s.kind == "linear" for s in steps):
+            raise Unsupported("no Linear layer")
+        first = next((s.module.out_features for s in steps
+                      if s.kind == "linear" and s.weight is not None), 0)
+        covered = {s.weight for s in steps} | {s.bias for s in steps}
+        missing = [n for n in basis if n not in covered]
+        if missing:
+            raise Unsupported(f"parameter {missing[0]} is not a Linear weight or bias")
+        return cls(steps, basis, widths, first)
+
+    # ------------------------------------------------------------------ per-point tensors
+    def point_weights(self, C: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every varied parameter at the points C: ``{name: (P, *shape)}``, all from one
+        product ``C @ B`` over the stacked basis of the layers past the first varied one."""
+        names = self._deep_names()
+        if not names:
+            return {}
+        if self._deep_basis is None:
+            self._deep_basis = torch.cat([self.basis[n].reshape(self.K, -1) for n in names], 1)
+        flat = torch.mm(C, self._deep_basis)
+        out, start = {}, 0
+        for n in names:
+            shape = self.basis[n].shape[1:]
+            size = math.prod(shape)
+            out[n] = flat[:, start:start + size].reshape(-1, *shape)
+            start += size
+        return out
+
+    def _mix(self, C: torch.Tensor, name: str) -> torch.Tensor:
+        B = self.basis[name]
+        return (C @ B.reshape(B.shape[0], -1)).reshape(C.shape[0], *B.shape[1:])
+
+    def _deep_names(self) -> list[str]:
+        names, first = [], True
+        for step in self.steps:
+            if step.kind != "linear":
+                continue
+            varied = [n for n in (step.weight, step.bias) if n is not None]
+            if first and step.weight is not None:
+                first = False
+                continue  # the first varied weight is mixed from the cached products
+            first = first and not varied
+            names.extend(varied)
+        return names
+
+    def _first_layer(self, step: _Step, x: torch.Tensor, key: object, fm: bool) -> torch.Tensor:
+        """``B_j^W x (+ B_j^b)`` for every basis vector j: (K, out, n) when ``fm`` (feature-major)
+        else (K, n, out); cached per key."""
+        hit = self._first.get((key, fm)) if key is not None else None
+        if hit is not None:
+            return hit
+        Bw = self.basis[step.weight]
+        K, out_dim = Bw.shape[0], Bw.shape[1]
+        Bb = self.basis[step.bias] if step.bias is not None else None
+        if fm:
+            A = torch.mm(Bw.reshape(K * out_dim, -1), x.T).reshape(K, out_dim, -1)
+            if Bb is not None:
+                A += Bb.unsqueeze(-1)
+        else:
+            A = torch.mm(x, Bw.reshape(K * out_dim, -1).T).reshape(-1, K, out_dim)
+            A = A.transpose(0, 1).contiguous()
+            if Bb is not None:
+                A += Bb.unsqueeze(1)
+        if key is not None and self._first_bytes + A.numel() * A.element_size() \
+                <= self.first_cache_limit:
+            self._first[(key, fm)] = A
+            self._first_bytes += A.numel() * A.element_size()
+        return A
+
+    def _get(self, weights: dict[str, torch.Tensor], C: torch.Tensor,
+             name: str) -> torch.Tensor:
+        hit = weights.get(name)
+        return hit if hit is not None else self._mix(C, name)
+
+    def _linear(self, step: _Step, h: torch.Tensor, layout: str, fm: bool, C: torch.Tensor,
+                key: object, weights: dict[str, torch.Tensor], buf: str | None):
+        """One Linear layer. ``layout`` of the input: ``"shared"`` (n, in), ``"rm"`` (P, n, in)
+        or ``"fm"`` (P, in, n); output feature-major (P, out, n) when ``fm``, else row-major
+        (P, n, out). Returns the output without its bias, and the bias still to add (shaped to
+        broadcast) or None: the caller fuses it with the activation. ``buf``: the workspace
+        buffer to write into, or None for a fresh tensor."""
+        lin = step.module
+        P, K = C.shape
+        if step.bias is not None:
+            b = self._get(weights, C, step.bias)
+            bias = b.unsqueeze(-1) if fm else b.unsqueeze(1)
+        elif lin.bias is not None:
+            bias = lin.bias.unsqueeze(-1) if fm else lin.bias
+        else:
+            bias = None
+        if layout == "shared":
+            x = h
+            if step.weight is not None and K <= x.shape[1]:
+                # linear in (weight, bias): mix the cached basis products, bias included
+                A = self._first_layer(step, x, key, fm)
+                shape = (P, *A.shape[1:])
+                out = (torch.empty(shape, dtype=A.dtype, device=A.device) if buf is None
+                       else self.workspace.get(buf, shape, A))
+                flat = A.reshape(K, -1)
+                if bool((C[:, 0] == 1).all()):
+                    # a grid (theta_0 + sum a_i d_i): theta_0's part is added, not multiplied;
+                    # measured 1.7x faster than the K-column product
+                    torch.addmm(flat[0], C[:, 1:], flat[1:], out=out.view(P, -1))
+                else:
+                    torch.mm(C, flat, out=out.view(P, -1))
+                if step.bias is not None:
+                    bias = None
+                return out, bias
+            if step.weight is not None:
+                W = self._get(weights, C, step.weight)
+                out = torch.matmul(W, x.T) if fm else torch.matmul(x, W.transpose(1, 2))
+            else:
+                out = (torch.mm(lin.weight, x.T) if fm else torch.mm(x, lin.weight.T))
+                out = out.unsqueeze(0).expand(P, -1, -1).contiguous()
+            return out, bias
+        src = h if layout == ("fm" if fm else "rm") else h.transpose(1, 2)
+        if step.weight is not None:
+            W = self._get(weights, C, step.weight)
+            a, b = (W, src) if fm else (src, W.transpose(1, 2))
+            shape = (P, a.shape[1], b.shape[2])
+            dest = None if buf is None else self.workspace.get(buf, shape, a)
+            if dest is None:
+                dest = torch.empty(shape, dtype=a.dtype, device=a.device)
+            if self.loop_min_size and in_out(lin) >= self.loop_min_size:
+                # one product per point: on this CPU a loop of large products ran faster
+                # than the batched product (measured 161 vs 126 GFLOP/s at 256 x 256, P = 2)
+                for p in range(P):
+                    torch.mm(a[p], b[p], out=dest[p])
+                out = dest
+            else:
+                out = torch.bmm(a, b, out=dest)
+        else:
+            out = torch.matmul(lin.weight, src) if fm else torch.matmul(src, lin.weight.T)
+        return out, bias
+
+    # ------------------------------------------------------------------ forward
+    def outputs(self, C: torch.Tensor, X: torch.Tensor, key: object = None,
+                weights: dict[str, torch.Tensor] | None = None,
+                reuse: bool = False) -> torch.Tensor:
+        """The outputs ``(P, out, n)`` (feature-major) of the points ``C`` (P, K) on ``X``.
+
+        Hidden activations are row-major (P, n, features): a product ``(n x in) @ (in x out)``
+        runs faster than its transpose on this CPU for square and wide layers (measured:
+        153 vs 142 GFLOP/s at 256 x 256, 191 vs 159 at 512 x 512); the last Linear layer
+        writes feature-major output for the loss. ``key`` names the block of samples (the
+        first layer's products are reused across chunks of points under it); ``weights``:
+        :meth:`point_weights` of C, when the caller runs several blocks through the same points.
+        ``reuse``: the output may live in a workspace buffer that the next call overwrites.
+        """
+        if weights is None:
+            weights = self.point_weights(C)
+        P = int(C.shape[0])
+        n = int(X.shape[0])
+        last = max(i for i, s in enumerate(self.steps) if s.kind == "linear")
+        h = X
+        layout = "shared"
+        fresh = False     # h was made here (safe to overwrite)
+        bias = None       # a bias still to add to h (fused with a following ReLU)
+        for i, step in enumerate(self.steps):
+            if step.kind != "act" and bias is not None:
+                h, bias = h.add_(bias), None
+            if step.kind == "flatten":
+                if layout == "shared":
+                    h = h.reshape(n, -1)
+            elif step.kind == "linear":
+                if layout == "shared" and h.ndim != 2:
+                    raise Unsupported(f"a Linear layer meets a {h.ndim}-D input")
+                varies = step.weight is not None or step.bias is not None
+                if layout == "shared" and not varies:
+                    h = F.linear(h, step.module.weight, step.module.bias)
+                    fresh = True
+                    continue
+                fm = i == last or step.module.out_features < self.rm_min_width
+                buf = f"layer{i}" if (reuse or i != last) else None
+                h, bias = self._linear(step, h, layout, fm, C, key, weights, buf)
+                layout, fresh = ("fm" if fm else "rm"), True
+            else:
+                mod = step.module
+                if type(mod) is nn.ReLU and fresh and layout != "shared":
+                    h = _add_relu_(h, bias) if bias is not None else torch.relu_(h)
+                    bias = None
+                    continue
+                if bias is not None:
+                    h, bias = h.add_(bias), None
+                if getattr(mod, "inplace", False) and not fresh:
+                    h = mod(h.clone())
+                else:
+                    h = mod(h)
+                fresh = True
+        if bias is not None:
+            h = h.add_(bias)
+        if layout == "shared":
+            if h.ndim != 2:
+                raise Unsupported("the chain's output is not (n, features)")
+            return h.T.unsqueeze(0).expand(P, -1, -1)
+        return h if layout == "fm" else h.transpose(1, 2)
+
+
+def in_out(lin: nn.Linear) -> int:
+    return lin.in_features * lin.out_features
+
+
+def _add_relu_(h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``relu(h + bias)`` in place, in one pass where PyTorch has the fused kernel."""
+    fused = getattr(torch.ops.aten, "_add_relu_", None)
+    if fused is not None:
+        try:
+            return fused(h, bias)
+        except (RuntimeError, TypeError):
+            pass
+    return torch.relu_(h.add_(bias))
+
+
+def chain_layout(widths: list[int], first: int, K: int, n_max: int, itemsize: int, budget: int,
+                 points: int | None = None) -> tuple[int, int]:
+    """(points per pass, samples per block) whose working set stays within ``budget`` bytes.
+
+    The working set of a pass over b samples and P points is the first layer's K basis
+    products (``K * first`` numbers per sample) and two of the widest activations
+    (``2 * P * max(widths)``). Measured on the 2-core CPU (benchmarks/README.md): passes that
+    stay in the last-level cache run several times faster than larger ones, whose elementwise
+    work (mixing, activation, log-softmax) is memory-bound. Points per pass come first (fewer,
+    larger passes), then the samples are split into blocks when one point does not fit.
+    """
+    wide = max(widths)
+    per_sample = lambda p: (K * first + 2 * p * wide) * itemsize  # noqa: E731
+    if points is None:
+        points = 1
+        while points < 512 and per_sample(points + 1) * n_max <= budget:
+            points += 1
+    block = n_max
+    if per_sample(points) * n_max > budget:
+        block = max(budget // per_sample(points), 256)
+    return int(points), int(min(block, n_max))

@@ -1,0 +1,179 @@
+"""The feature-major chain path of the landscape evaluator against the per-point loop (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from deepscope.errors import UserInputError
+from deepscope.landscape import (
+    LandscapeEvaluator,
+    evaluate_grid,
+    flat_parameters,
+    interpolate,
+    random_directions,
+)
+from deepscope.models import MLP, DeepLinear
+
+
+def seeded(module: nn.Module, seed: int = 0, scale: float = 0.5) -> nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64) * scale)
+    return module
+
+
+def data(n=70, d=6, c=3, seed=0, sizes=(32, 32, 6)):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, c, (n,), generator=gen)
+    out, start = [], 0
+    for s in sizes:
+        out.append((X[start:start + s], y[start:start + s]))
+        start += s
+    return out
+
+
+def evaluators(model, loss, batches, k=2, seed=3, **kw):
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    dirs = random_directions(model, k, seed=seed, one_d="normalise")
+    basis = torch.cat([flat_parameters(model, names)[None], dirs.vectors])
+    fast = LandscapeEvaluator(model, loss, batches, basis, method="batched", **kw)
+    slow = LandscapeEvaluator(model, loss, batches, basis, method="exact", **kw)
+    return fast, slow
+
+
+def points(k, n=9, seed=0):
+    rng = np.random.default_rng(seed)
+    C = np.concatenate([np.ones((n, 1)), rng.uniform(-1.5, 1.5, (n, k))], axis=1)
+    return C
+
+
+def check(model, loss="ce", batches=None, k=2, **kw):
+    batches = batches if batches is not None else data()
+    fast, slow = evaluators(model, loss, batches, k=k, **kw)
+    assert fast.method_ == "batched" and fast.batched_path_ == "chain", fast.fallback_reason_
+    C = points(k)
+    got, want = fast.evaluate_points(C), slow.evaluate_points(C)
+    assert set(got) == set(want)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-13, err_msg=name)
+    return got
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.LeakyReLU])
+def test_chain_equals_loop_activations(act):
+    model = seeded(nn.Sequential(nn.Linear(6, 9), act(), nn.Linear(9, 70), act(),
+                                 nn.Linear(70, 3)).double())
+    got = check(model)
+    assert set(got) == {"loss", "accuracy"}
+
+
+def test_chain_structures():
+    # nested Sequentials, Flatten, dropout in eval mode, an activation after the last layer
+    nested = nn.Sequential(nn.Flatten(), nn.Sequential(nn.Linear(6, 5), nn.ReLU()),
+                           nn.Dropout(0.3), nn.Sequential(nn.Linear(5, 4), nn.Softplus()),
+                           nn.Linear(4, 3), nn.Tanh())
+    check(seeded(nested.double()).eval())
+    check(seeded(MLP((6, 7, 7, 3), activation="silu").double()))
+    check(seeded(DeepLinear((6, 4, 3)).double()))
+    check(seeded(nn.Sequential(nn.Linear(6, 3, bias=False)).double()))
+    no_bias = nn.Sequential(nn.Linear(6, 5, bias=False), nn.ReLU(), nn.Linear(5, 3, bias=False))
+    check(seeded(no_bias.double()))
+
+
+def test_chain_frozen_layers_and_tied_weights():
+    frozen = seeded(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 5), nn.ReLU(),
+                                  nn.Linear(5, 3)).double())
+    frozen[0].requires_grad_(False)          # shared activations until the second layer
+    check(frozen)
+    bias_only = seeded(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)).double())
+    bias_only[0].weight.requires_grad_(False)  # first varied parameter is a bias
+    bias_only[2].bias.requires_grad_(False)
+    check(bias_only)
+    shared = nn.Linear(5, 5)
+    tied = seeded(nn.Sequential(nn.Linear(6, 5), nn.Tanh(), shared, nn.Tanh(), shared,
+                                nn.Tanh(), nn.Linear(5, 3)).double())
+    check(tied)
+
+
+def test_chain_losses_metrics_and_more_directions_than_inputs():
+    model = seeded(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).double())
+    check(model, nn.CrossEntropyLoss(reduction="sum"))
+    gen = torch.Generator().manual_seed(1)
+    X = torch.randn(40, 6, generator=gen, dtype=torch.float64)
+    Y = torch.randn(40, 3, generator=gen, dtype=torch.float64)
+    for reduction in ("mean", "sum"):
+        check(model, nn.MSELoss(reduction=reduction), [(X[:25], Y[:25]), (X[25:], Y[25:])])
+
+    def margin(out, target):
+        return (out.gather(1, target[:, None]).squeeze(1) - out.mean(1)).mean()
+
+    got = check(model, metrics={"margin": margin})
+    assert set(got) == {"loss", "accuracy", "margin"}
+    got = check(model, n_samples=40, seed=2)
+    assert np.all(got["loss_stderr"] > 0)
+    narrow = seeded(nn.Sequential(nn.Linear(2, 6), nn.ReLU(), nn.Linear(6, 3)).double())
+    check(narrow, batches=data(d=2), k=3)  # K = 4 > in_features: per-point first layer
+
+
+def test_chain_sample_blocks_and_single_point_passes():
+    model = seeded(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).double())
+    batches = data(n=900, sizes=(600, 300))
+    fast, slow = evaluators(model, "ce", batches, cache_bytes=2 * 16 * 8 * 256)
+    assert fast.chain_layout() == (1, 256)  # one point per pass, 256 samples per block
+    C = points(2, n=5)
+    got, want = fast.evaluate_points(C), slow.evaluate_points(C)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12)
+
+
+def test_chain_accuracy_ties_follow_argmax():
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3)).double()
+    with torch.no_grad():
+        model[2].weight.zero_()   # at the origin all logits are equal: argmax says class 0
+        model[2].bias.zero_()
+    batches = data()
+    dirs = torch.zeros(2, sum(p.numel() for p in model.parameters()), dtype=torch.float64)
+    dirs[0, 0] = 1.0
+    basis = torch.cat([flat_parameters(model)[None], dirs])
+    fast = LandscapeEvaluator(model, "ce", batches, basis, method="batched")
+    slow = LandscapeEvaluator(model, "ce", batches, basis, method="exact")
+    C = np.array([[1.0, 0.3, 0.0], [1.0, -0.2, 0.5]])
+    got, want = fast.evaluate_points(C), slow.evaluate_points(C)
+    labels = torch.cat([b[1] for b in batches])
+    assert got["accuracy"][0] == want["accuracy"][0] == float((labels == 0).double().mean())
+    np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-12)
+
+
+def test_chain_interpolation_and_grid_api():
+    a = seeded(MLP((6, 8, 3)).double(), seed=1)
+    b = seeded(MLP((6, 8, 3)).double(), seed=2)
+    res = interpolate(a, b, "ce", data(), n_points=11)
+    assert res.method == "batched"
+    exact = interpolate(a, b, "ce", data(), n_points=11, method="exact")
+    np.testing.assert_allclose(res.loss, exact.loss, rtol=1e-12)
+    grid = evaluate_grid(a, "ce", data(), random_directions(a, 2, seed=0), grid=(5, 5))
+    assert grid.method == "batched" and grid.loss.shape == (5, 5)
+
+
+def test_chain_refuses_labels_out_of_range():
+    model = seeded(nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3)).double())
+    X = torch.randn(10, 6, dtype=torch.float64)
+    y = torch.full((10,), 5)
+    dirs = random_directions(model, 2, seed=0)
+    with pytest.raises((UserInputError, IndexError)):
+        evaluate_grid(model, "ce", (X, y), dirs, grid=(3, 3))
+
+
+def test_chain_float32_close_to_float64():
+    model = seeded(nn.Sequential(nn.Linear(6, 40), nn.ReLU(), nn.Linear(40, 3)), scale=0.3)
+    batches = [(X.float(), y) for X, y in data()]
+    fast32, _ = evaluators(model, "ce", batches)
+    _, slow64 = evaluators(model, "ce", batches, dtype=torch.float64)
+    C = points(2)
+    np.testing.assert_allclose(fast32.evaluate_points(C)["loss"],
+                               slow64.evaluate_points(C)["loss"], rtol=2e-6)
