@@ -152,3 +152,55 @@ def test_pca_trajectory_file(tmp_path):
                         "--out", str(out)]) == 0
     record = json.loads((out / "result.json").read_text())
     assert len(record["direction_info"]["explained_variance_ratio"]) == 2
+
+
+def test_interpolate_and_curve_resume_bit_identical(tmp_path, monkeypatch):
+    """An interpolation store and the curve training both resume to the uninterrupted result."""
+    from deepscope.instruments.landscape import curves
+
+    request = LandscapeRequest(model="mlp:64-6-10", model_b="mlp:64-6-10", data="digits",
+                               kind="curve", max_samples=120, batch_size=50, dtype="float64",
+                               grid="9", curve_steps=40, points_per_pass=2)
+    write_landscape_run(request, tmp_path / "ref")
+    out = tmp_path / "run"
+    original = curves.fit_curve
+
+    def interrupted(*args, checkpoint=None, **kw):
+        calls = {"n": 0}
+
+        def stop_after_two(state):
+            checkpoint(state)
+            calls["n"] += 1
+            if calls["n"] == 2:  # saved after 4 of 40 steps: stop mid-training
+                raise KeyboardInterrupt
+
+        return original(*args, checkpoint=stop_after_two, **kw)
+
+    monkeypatch.setattr(curves, "fit_curve", interrupted)
+    monkeypatch.setattr("deepscope.landscape.fit_curve", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_landscape_run(request, out)
+    monkeypatch.undo()
+    work = work_directory(out)
+    with np.load(work / "curve_state.npz") as state:
+        assert int(state["step"]) == 4
+    assert (work / "line" / "grid.npz").exists()   # the straight line was finished and kept
+    with pytest.raises(Exception, match="--resume"):
+        write_landscape_run(request, out)
+    write_landscape_run(request, out, resume=True)
+    with np.load(out / "arrays.npz") as a, np.load(tmp_path / "ref" / "arrays.npz") as b:
+        for name in ("line_loss", "curve_loss", "curve_history", "curve_control"):
+            assert np.array_equal(a[name], b[name]), name
+
+
+def test_curve_checkpoint_from_other_settings_refused(tmp_path, capsys):
+    args = BASE + ["--kind", "curve", "--model-b", "mlp:64-6-10", "--grid", "5",
+                   "--curve-steps", "20"]
+    out = tmp_path / "run"
+    work = work_directory(out)
+    work.mkdir()
+    np.savez(work / "curve_state.npz", step=np.array(3), key_json=np.array('{"other": 1}'))
+    assert main(args + ["--resume", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "other settings" in err and "\n" not in err
+    assert (work / "curve_state.npz").exists()      # nothing lost

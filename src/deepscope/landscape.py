@@ -59,6 +59,7 @@ from .instruments.landscape.grid import (
     evaluate_grid,
     grid_points,
     interpolate,
+    interpolation_t,
     parse_grid,
     parse_span,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "parse_grid",
     "parse_span",
     "interpolate",
+    "interpolation_t",
     "InterpolationResult",
     "barrier_heights",
     "fit_curve",

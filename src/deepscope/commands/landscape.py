@@ -8,18 +8,21 @@ normalised by ``--norm``), ``hessian`` (top eigenvectors) or ``pca`` (top princi
 parameters in ``named_parameters()`` order, one row per checkpoint, e.g. from
 ``TrajectoryRecorder.checkpoints``).
 
-Line and plane grids are resumable. While a grid is computed, it lives in the hidden sibling
-``.OUT.landscape-partial`` (``landscape.json`` + ``grid.npz``, rewritten after each chunk); when
-it completes, the outputs are added and the directory is renamed to ``OUT``. After an interruption,
-the same command with ``--resume`` scores only the missing points; without ``--resume`` the
-leftover is refused (never deleted).
+Every kind is resumable. While a run is computed, it lives in the hidden sibling
+``.OUT.landscape-partial``: a grid store (``landscape.json`` + ``grid.npz``, rewritten after each
+chunk) for lines and planes; for interpolations and curves, one store per scored line (``line/``,
+``curve/``) and the curve's training state (``curve_state.npz``: bends, Adam moments, step, loss
+history, saved every twentieth of the steps). When it completes, the outputs are added and the
+directory is renamed to ``OUT``. After an interruption, the same command with ``--resume`` scores
+only the missing points and continues training from the last checkpoint (bit-identical to an
+uninterrupted run); without ``--resume`` the leftover is refused (never deleted).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -185,6 +188,64 @@ def _grid_run(request: LandscapeRequest, work: Path, resume: bool, model, batche
     return result, dirs, key
 
 
+CURVE_STATE = "curve_state.npz"
+
+
+def _pair_key(request: LandscapeRequest, model, model_b, batches) -> dict[str, Any]:
+    from ..landscape_io import model_hash
+
+    return {"command": "landscape", "kind": request.kind, "model": request.model,
+            "model_b": request.model_b, "model_hash": model_hash(model),
+            "model_b_hash": model_hash(model_b), "data": request.data,
+            "n_samples_data": sum(len(b[0]) for b in batches),
+            "max_samples": request.max_samples, "n_samples": request.n_samples,
+            "batch_size": request.batch_size, "loss": request.loss, "grid": request.grid_spec,
+            "span": request.span_spec, "bn": request.bn, "dtype": request.dtype,
+            "seed": request.seed, "curve": request.curve, "n_bends": request.n_bends,
+            "curve_steps": request.curve_steps, "curve_lr": request.curve_lr}
+
+
+def _pair_basis(model, model_b):
+    import torch
+
+    from ..instruments.landscape.directions import trainable_names
+    from ..landscape import flat_parameters
+
+    names = trainable_names(model)
+    a = flat_parameters(model, names)
+    return torch.stack([a, flat_parameters(model_b, names).to(a.dtype)])
+
+
+def _pair_store(request: LandscapeRequest, directory: Path, key: dict[str, Any], resume: bool,
+                model, batches, basis, n_points: int, opts: dict[str, Any]):
+    """An evaluator over ``basis`` and the resumable store of its points in ``directory``."""
+    from ..landscape import LandscapeEvaluator
+    from ..landscape_io import GridStore
+
+    ev = LandscapeEvaluator(model, request.loss, batches, basis, bn=request.bn, **opts)
+    if resume and directory.exists():
+        return ev, GridStore.open(directory, key)
+    names = list(ev.metric_names) + ([f"{m}_stderr" for m in ev.metric_names]
+                                     if ev.subset is not None else [])
+    return ev, GridStore.create(directory, key, (n_points,), names)
+
+
+def _read_curve_state(path: Path, key: dict[str, Any]) -> dict[str, np.ndarray] | None:
+    """The saved curve training state, or None; refuse damage or other settings."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            state = {k: data[k] for k in data.files}
+        stored = json.loads(str(state.pop("key_json")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserInputError(f"corrupt curve checkpoint {str(path)!r}: {exc}") from None
+    if stored != json.loads(json.dumps(_jsonable(key), sort_keys=True)):
+        raise UserInputError(f"the curve checkpoint {str(path)!r} was made with other settings "
+                             "or models; remove it or use another --out")
+    return state
+
+
 def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = False
                       ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any], Any]:
     """Measure; returns (record, arrays, figures, result) - grid kinds write their store."""
@@ -192,6 +253,7 @@ def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = Fals
         evaluate_curve,
         fit_curve,
         interpolate,
+        interpolation_t,
         plot_contour,
         plot_heatmap,
         plot_interpolation,
@@ -232,8 +294,17 @@ def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = Fals
         n = int(request.grid_spec.split("x")[0]) if request.grid_spec.split("x")[0].isdigit() \
             else 101
         opts = _options(request, dtype)
+        from ..instruments.landscape.directions import check_same_architecture
+
+        check_same_architecture(model, model_b)
+        key = _pair_key(request, model, model_b, batches)
+        ev, line_store = _pair_store(request, work / "line", key, resume, model, batches,
+                                     _pair_basis(model, model_b),
+                                     len(interpolation_t(n, request.span_spec)), opts)
         line = interpolate(model, model_b, request.loss, batches, n_points=n,
-                           span=request.span_spec, bn=request.bn, **opts)
+                           span=request.span_spec, bn=request.bn, evaluator=ev,
+                           done=line_store.done, values=line_store.values,
+                           on_chunk=line_store.update)
         record.update(barrier=line.barrier, monotone_barrier=line.monotone_barrier,
                       distance=line.distance, loss_a=float(line.loss[np.argmin(np.abs(line.t))]),
                       loss_b=float(line.loss[np.argmin(np.abs(line.t - 1))]),
@@ -241,11 +312,23 @@ def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = Fals
         arrays.update({"t": line.t, **{f"line_{k}": v for k, v in line.values.items()}})
         figures["interpolation"] = plot_interpolation(line)
         if request.kind == "curve":
+            state_file = work / CURVE_STATE
+            state = _read_curve_state(state_file, key) if resume else None
+
+            def checkpoint(arrays: dict[str, np.ndarray]) -> None:
+                store.atomic_save_npz(state_file, {
+                    **arrays, "key_json": np.array(json.dumps(_jsonable(key), sort_keys=True))})
+
             curve = fit_curve(model, model_b, request.loss, batches, kind=request.curve,
                               n_bends=request.n_bends, n_steps=request.curve_steps,
-                              lr=request.curve_lr, seed=request.seed, dtype=dtype)
+                              lr=request.curve_lr, seed=request.seed, dtype=dtype,
+                              state=state, checkpoint=checkpoint,
+                              checkpoint_every=max(request.curve_steps // 20, 1))
+            ev, curve_store = _pair_store(request, work / "curve", key, resume, model, batches,
+                                          curve.control, n, opts)
             res = evaluate_curve(curve, model, request.loss, batches, n_points=n,
-                                 bn=request.bn, **opts)
+                                 bn=request.bn, evaluator=ev, done=curve_store.done,
+                                 values=curve_store.values, on_chunk=curve_store.update)
             record.update(curve=request.curve, n_bends=request.n_bends,
                           curve_max_loss=res.max_loss, curve_barrier=res.barrier,
                           line_max_loss=float(np.max(line.loss)))
@@ -270,43 +353,40 @@ def write_landscape_run(request: LandscapeRequest, out: Path, resume: bool = Fal
     request.validate()
     out = store.ensure_new_directory(Path(out))
     work = work_directory(out)
-    grid_kind = request.kind in ("line", "plane")
     if work.exists() and not resume:
         raise UserInputError(f"an interrupted run is in {str(work)!r}: add --resume to finish "
                              "it, or remove it")
-    if resume and grid_kind and not work.exists():
+    if resume and not work.exists():
         raise UserInputError(f"nothing to resume: {str(work)!r} does not exist")
-    if not grid_kind:  # nothing resumable: build in a fresh partial directory
-        work = store.partial_directory(out)
-    elif not work.exists():
+    created = not work.exists()
+    if created:
         work.mkdir()
     try:
-        record, arrays, figures, result = analyse_landscape(request, work,
-                                                            resume=resume and grid_kind)
-        store.atomic_write_json(work / "config.json", {
-            "format_version": store.FORMAT_VERSION, "command": "landscape",
-            "seed": request.seed, "config": dataclasses.asdict(request)})
-        store.atomic_write_json(work / "env.json", store.environment(request.seed, CITATIONS, argv))
-        if figures:
-            (work / "figures").mkdir(exist_ok=True)
-            for name, fig in figures.items():
-                store.save_figure(fig, work / "figures", name)
-        store.atomic_save_npz(work / "arrays.npz", arrays)
-        if result is not None:
-            export_npz(work / "landscape.npz", result, {"provenance": record.get("provenance")})
-            export_csv(work / "landscape.csv", result)
-            if len(result.coords) <= 3:
-                export_vtk(work / "landscape.vtk", result)
-            if request.html:
-                write_html(work / "landscape.html", result)
-        record = {"format_version": store.FORMAT_VERSION, "command": "landscape", **record,
-                  "figures": sorted(figures), "arrays": sorted(arrays)}
-        store.atomic_write_json(work / store.RESULT_FILE, _jsonable(record))
-        store.commit_directory(work, out)
+        record, arrays, figures, result = analyse_landscape(request, work, resume=resume)
     except BaseException:
-        if not grid_kind:
-            shutil.rmtree(work, ignore_errors=True)
+        if created and not any(work.iterdir()):  # nothing computed yet: leave no leftover
+            work.rmdir()
         raise
+    store.atomic_write_json(work / "config.json", {
+        "format_version": store.FORMAT_VERSION, "command": "landscape",
+        "seed": request.seed, "config": dataclasses.asdict(request)})
+    store.atomic_write_json(work / "env.json", store.environment(request.seed, CITATIONS, argv))
+    if figures:
+        (work / "figures").mkdir(exist_ok=True)
+        for name, fig in figures.items():
+            store.save_figure(fig, work / "figures", name)
+    store.atomic_save_npz(work / "arrays.npz", arrays)
+    if result is not None:
+        export_npz(work / "landscape.npz", result, {"provenance": record.get("provenance")})
+        export_csv(work / "landscape.csv", result)
+        if len(result.coords) <= 3:
+            export_vtk(work / "landscape.vtk", result)
+        if request.html:
+            write_html(work / "landscape.html", result)
+    record = {"format_version": store.FORMAT_VERSION, "command": "landscape", **record,
+              "figures": sorted(figures), "arrays": sorted(arrays)}
+    store.atomic_write_json(work / store.RESULT_FILE, _jsonable(record))
+    store.commit_directory(work, out)
     return record
 
 

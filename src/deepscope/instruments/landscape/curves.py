@@ -21,6 +21,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from math import comb
 from typing import Any
 
@@ -112,7 +113,9 @@ class CurveResult:
 def fit_curve(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
               kind: str = "bezier", n_bends: int = 1, *, n_steps: int = 500, lr: float = 1e-2,
               seed: int = 0, jitter: float = 1e-2, dtype: torch.dtype | None = None,
-              loss_form: str = "auto") -> ConnectivityCurve:
+              loss_form: str = "auto", state: dict[str, np.ndarray] | None = None,
+              checkpoint: Callable[[dict[str, np.ndarray]], None] | None = None,
+              checkpoint_every: int = 50) -> ConnectivityCurve:
     """Train the bends of a curve between two models (see the module docstring).
 
     Args:
@@ -127,6 +130,11 @@ def fit_curve(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
 
     BatchNorm layers use batch statistics during training; evaluate the result with
     ``bn="recompute"``.
+
+    Resuming: ``checkpoint(state)`` is called every ``checkpoint_every`` steps with the training
+    state as plain arrays (bends, Adam moments, step, loss history); passing such a ``state``
+    back continues from it, and the result is bit-identical to an uninterrupted run (the ``t``
+    samples are redrawn from the seed up to the saved step).
     """
     check_same_architecture(model_a, model_b)
     if kind not in CURVES:
@@ -151,7 +159,12 @@ def fit_curve(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
     rng = np.random.default_rng(seed)
     history = np.empty(n_steps)
     batches = list(problem.iter_batches())
-    for step in range(n_steps):
+    first = 0
+    if state is not None:
+        first = _restore_curve_state(state, bends, opt, history, rng)
+    for step in range(first, n_steps):
+        if checkpoint is not None and step > first and step % max(int(checkpoint_every), 1) == 0:
+            checkpoint(_curve_state(bends, opt, history, step))
         t = torch.tensor(rng.uniform(), dtype=problem.dtype)
         c = _torch_coefficients(kind, t, n_bends)
         flat = c[0] * a + c[-1] * b + c[1:-1] @ bends
@@ -164,20 +177,68 @@ def fit_curve(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
         history[step] = float(loss.detach())
     if not np.all(np.isfinite(history)):
         raise UserInputError("curve training diverged (non-finite loss); lower lr")
+    if checkpoint is not None and n_steps > first:
+        checkpoint(_curve_state(bends, opt, history, n_steps))
     control = torch.cat([a[None], bends.detach(), b[None]])
     named = dict(model_a.named_parameters())
     return ConnectivityCurve(kind, control, names, [tuple(named[n].shape) for n in names],
                              history)
 
 
+def _curve_state(bends: torch.Tensor, opt: torch.optim.Optimizer, history: np.ndarray,
+                 step: int) -> dict[str, np.ndarray]:
+    """The training state after ``step`` steps, as arrays (no pickle)."""
+    out = {"step": np.array(step), "bends": bends.detach().cpu().numpy().copy(),
+           "history": history[:step].copy()}
+    st = opt.state.get(bends, {})
+    if st:
+        out["adam_step"] = st["step"].cpu().numpy().copy()
+        out["adam_exp_avg"] = st["exp_avg"].cpu().numpy().copy()
+        out["adam_exp_avg_sq"] = st["exp_avg_sq"].cpu().numpy().copy()
+    return out
+
+
+def _restore_curve_state(state: dict[str, np.ndarray], bends: torch.Tensor,
+                         opt: torch.optim.Optimizer, history: np.ndarray,
+                         rng: np.random.Generator) -> int:
+    try:
+        step = int(state["step"])
+        saved = np.asarray(state["bends"])
+        past = np.asarray(state["history"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise UserInputError("corrupt curve checkpoint: fields missing") from None
+    if saved.shape != tuple(bends.shape) or not 0 <= step <= len(history) \
+            or past.shape != (step,):
+        raise UserInputError("the curve checkpoint does not match this model, number of bends "
+                             "or number of steps")
+    with torch.no_grad():
+        bends.copy_(torch.from_numpy(saved).to(bends.dtype))
+    if "adam_step" in state:
+        opt.state[bends] = {
+            "step": torch.from_numpy(np.array(state["adam_step"])),
+            "exp_avg": torch.from_numpy(np.array(state["adam_exp_avg"])).to(bends.dtype),
+            "exp_avg_sq": torch.from_numpy(np.array(state["adam_exp_avg_sq"])).to(bends.dtype)}
+    history[:step] = past
+    rng.uniform(size=step)  # the t samples already used
+    return step
+
+
 def evaluate_curve(curve: ConnectivityCurve, model: nn.Module, loss_fn: Any, data: Any,
-                   n_points: int = 61, bn: str = "frozen", **options: Any) -> CurveResult:
-    """The loss (and metrics) along a curve at ``n_points`` evenly spaced ``t``."""
+                   n_points: int = 61, bn: str = "frozen", *, done: np.ndarray | None = None,
+                   values: dict[str, np.ndarray] | None = None,
+                   on_chunk: Callable[[np.ndarray, dict[str, np.ndarray]], None] | None = None,
+                   evaluator: Any = None, **options: Any) -> CurveResult:
+    """The loss (and metrics) along a curve at ``n_points`` evenly spaced ``t``.
+
+    ``done``, ``values``, ``on_chunk`` and ``evaluator`` (basis ``curve.control``) resume and
+    record the points as :func:`~.grid.evaluate_grid` does.
+    """
     n = parse_grid(n_points, 1)[0]
     t = axis(n, 0.0, 1.0)
     if trainable_names(model) != curve.names:
         raise UserInputError("the curve was trained for another architecture")
-    ev = make_evaluator(model, loss_fn, data, curve.control, bn=bn, **options)
-    values = _run_chunks(ev, curve.coefficients(t), (n,), None, None, None)
+    ev = evaluator if evaluator is not None else make_evaluator(
+        model, loss_fn, data, curve.control, bn=bn, **options)
+    values = _run_chunks(ev, curve.coefficients(t), (n,), done, values, on_chunk)
     barrier, _ = barrier_heights(t, values["loss"])
     return CurveResult(t, values, float(np.max(values["loss"])), barrier, ev.method_)

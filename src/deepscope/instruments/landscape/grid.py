@@ -285,27 +285,37 @@ def barrier_heights(t: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
     return barrier, monotone
 
 
+def interpolation_t(n_points: int = 101, span: Any = (0.0, 1.0)) -> np.ndarray:
+    """The coefficients :func:`interpolate` scores: ``n_points`` across ``span``, plus 0 and 1."""
+    lo, hi = parse_span(span, 1)[0]
+    if lo > 0 or hi < 1:
+        raise UserInputError(f"the interpolation span ({lo}, {hi}) must contain [0, 1]")
+    n = parse_grid(n_points, 1)[0]
+    return np.unique(np.concatenate([axis(n, lo, hi), [0.0, 1.0]]))
+
+
 def interpolate(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
-                n_points: int = 101, span: Any = (0.0, 1.0), bn: str = "frozen",
+                n_points: int = 101, span: Any = (0.0, 1.0), bn: str = "frozen", *,
+                done: np.ndarray | None = None, values: dict[str, np.ndarray] | None = None,
+                on_chunk: Callable[[np.ndarray, dict[str, np.ndarray]], None] | None = None,
+                evaluator: LandscapeEvaluator | None = None,
                 **options: Any) -> InterpolationResult:
     """Linear interpolation between two models of the same architecture.
 
     The endpoints are the models' own parameters (coefficients (1, 0) and (0, 1)), scored by the
     exact path, so they equal each model's loss bit for bit. ``span`` may extend beyond [0, 1];
-    the barriers only look at [0, 1], which must lie inside the span.
+    the barriers only look at [0, 1], which must lie inside the span. ``done``, ``values``,
+    ``on_chunk`` and ``evaluator`` resume and record the points as :func:`evaluate_grid` does
+    (over :func:`interpolation_t`; the evaluator's basis is ``[theta_a, theta_b]``).
     """
     check_same_architecture(model_a, model_b)
-    lo, hi = parse_span(span, 1)[0]
-    if lo > 0 or hi < 1:
-        raise UserInputError(f"the interpolation span ({lo}, {hi}) must contain [0, 1]")
-    n = parse_grid(n_points, 1)[0]
-    t = axis(n, lo, hi)
-    t = np.unique(np.concatenate([t, [0.0, 1.0]]))
+    t = interpolation_t(n_points, span)
     names = trainable_names(model_a)
     a = flat_parameters(model_a, names)
     b = flat_parameters(model_b, names).to(a.dtype)
-    ev = make_evaluator(model_a, loss_fn, data, torch.stack([a, b]), bn=bn, **options)
-    values = _run_chunks(ev, np.stack([1 - t, t], axis=1), (len(t),), None, None, None)
+    ev = evaluator if evaluator is not None else make_evaluator(
+        model_a, loss_fn, data, torch.stack([a, b]), bn=bn, **options)
+    values = _run_chunks(ev, np.stack([1 - t, t], axis=1), (len(t),), done, values, on_chunk)
     barrier, monotone = barrier_heights(t, values["loss"])
     return InterpolationResult(t, values, barrier, monotone, float((b - a).double().norm()),
                                ev.method_)
