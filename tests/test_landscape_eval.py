@@ -277,3 +277,34 @@ def test_sample_blocks_give_the_same_metrics():
     pieces = evaluate_grid(model, "ce", (X, y), dirs, grid=(4, 4), evaluator=ev)
     for name in whole.values:
         np.testing.assert_allclose(pieces.values[name], whole.values[name], rtol=1e-12)
+
+
+def test_closure_loss_subsample_standard_error_is_calibrated():
+    """Closure losses are batch means: their error comes from random groups of the subset."""
+    gen = torch.Generator().manual_seed(3)
+    X = torch.randn(2000, 6, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (2000,), generator=gen)
+    model = seeded(nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 3)).double())
+    basis = flat_parameters(model)[None]
+    batches = [(X[i:i + 500], y[i:i + 500]) for i in range(0, 2000, 500)]
+
+    def closure(model, batch):
+        return nn.functional.cross_entropy(model(batch[0]), batch[1])
+
+    with torch.no_grad():
+        truth = float(nn.functional.cross_entropy(model(X), y))
+    z, ratios = [], []
+    for seed in range(120):
+        ev = LandscapeEvaluator(model, closure, batches, basis, n_samples=200, seed=seed)
+        got = ev.evaluate_points(np.array([[1.0]]))
+        idx = torch.as_tensor(ev.subset)
+        with torch.no_grad():
+            per = nn.functional.cross_entropy(model(X[idx]), y[idx], reduction="none")
+        assert abs(got["loss"][0] - float(per.mean())) < 1e-13  # the subset's mean loss
+        assert np.isfinite(got["loss_stderr"][0]) and got["loss_stderr"][0] > 0
+        z.append((got["loss"][0] - truth) / got["loss_stderr"][0])
+        ratios.append(got["loss_stderr"][0] / (float(per.std()) / np.sqrt(200)
+                                               * np.sqrt(1 - 200 / 2000)))
+    z = np.abs(np.array(z))
+    assert np.mean(z < 3) >= 0.95 and np.mean(z < 1) > 0.55
+    assert 0.85 < np.median(ratios) < 1.15   # agrees with the per-sample error

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -168,8 +170,9 @@ def test_figures_object_api():
         plot_heatmap(line)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("plotly") is not None, reason="plotly installed")
-def test_plotly_missing_is_a_clear_error():
+def test_plotly_missing_is_a_clear_error(monkeypatch):
+    for name in ("plotly", "plotly.graph_objects"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if the extra were not installed
     model, data, dirs = problem()
     res = evaluate_grid(model, "ce", data, dirs, grid=(3, 3))
     with pytest.raises(UserInputError, match="plotly"):
@@ -180,4 +183,10 @@ def test_plotly_missing_is_a_clear_error():
 def test_plotly_page_is_self_contained():
     model, data, dirs = problem()
     html = plotly_html(evaluate_grid(model, "ce", data, dirs, grid=(3, 3)))
-    assert "<html" in html and "cdn.plot.ly" not in html
+    assert "<html" in html and "Plotly.newPlot" in html
+    # offline: plotly.js is embedded (megabytes), no script or stylesheet is fetched
+    assert len(html) > 1_000_000
+    assert not re.search(r"<script[^>]*\bsrc=", html)
+    assert not re.search(r"<link[^>]*\bhref=[\"']?https?:", html)
+    line = plotly_html(evaluate_grid(model, "ce", data, dirs.vectors[:1], grid=5))
+    assert "scatter" in line

@@ -79,6 +79,45 @@ def subsample(data: Any, n_samples: int, seed: int) -> tuple[list[Any], np.ndarr
     return out, chosen, total
 
 
+def _concat(parts: list[Any]) -> Any:
+    first = parts[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(parts)
+    if isinstance(first, dict):
+        return {k: _concat([p[k] for p in parts]) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_concat([p[i] for p in parts]) for i in range(len(first)))
+    raise TypeError(type(first).__name__)
+
+
+def random_groups(batches: list[Any], counts: list[int], seed: int,
+                  n_groups: int = 32) -> list[tuple[Any, int]] | None:
+    """The samples of ``batches`` dealt at random into ``min(n_groups, n // 2)`` groups of near
+    equal size (for a batch-means standard error of losses known only as batch means).
+
+    None when the batches cannot be regrouped (a field that is not a tensor of n rows).
+    """
+    total = sum(counts)
+    G = min(n_groups, total // 2)
+    if G < 2:
+        return None
+    order = np.random.default_rng([seed, 7]).permutation(total)
+    offsets = np.cumsum([0] + list(counts))
+    groups = []
+    try:
+        for members in np.array_split(order, G):
+            members = np.sort(members)
+            parts = []
+            for b, (batch, count) in enumerate(zip(batches, counts)):
+                local = members[(members >= offsets[b]) & (members < offsets[b + 1])] - offsets[b]
+                if len(local):
+                    parts.append(_select_rows(batch, torch.as_tensor(local), count))
+            groups.append((_concat(parts), len(members)))
+    except (TypeError, RuntimeError):
+        return None
+    return groups
+
+
 def available_memory() -> int:
     """Bytes of memory available now (MemAvailable on Linux; 2 GiB when unknown)."""
     try:
@@ -111,7 +150,9 @@ class LandscapeEvaluator:
             the first batch are integer class labels.
         n_samples: score a fixed random subset of this many samples (the same at every point)
             and report ``NAME_stderr``: the standard error of each metric over samples, with the
-            finite-population correction.
+            finite-population correction. A closure loss is known only as batch means, so its
+            subset is dealt at random into up to 32 groups and the error is the batch-means
+            estimate over them.
         seed: seed of the subset.
         dtype: evaluate in this dtype (e.g. ``torch.float64``).
         method: ``"auto"``, ``"batched"`` or ``"exact"``.
@@ -143,6 +184,9 @@ class LandscapeEvaluator:
             self.n_total = pr.n_samples
         if self.subset is not None and pr.reduction == "sum":
             raise UserInputError("n_samples needs a mean-reduced loss (reduction='sum' given)")
+        self._groups: list[tuple[Any, int]] | None = None
+        if self.subset is not None and pr.closure:
+            self._groups = random_groups(pr.batches, pr.counts, seed)
         basis = torch.as_tensor(basis)
         if basis.ndim != 2 or basis.shape[1] != pr.size:
             raise UserInputError(f"the basis must be (K, {pr.size}) for this model's trainable "
@@ -394,13 +438,16 @@ class LandscapeEvaluator:
             named.update(self._recompute_buffers(params))
         totals = {k: torch.zeros(1, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
         samples: dict[str, list] = {k: [] for k in self.metric_names}
-        for batch, count in zip(pr.batches, pr.counts):
+        pieces = zip(pr.batches, pr.counts)
+        if pr.closure and need and self._groups is not None:
+            pieces = self._groups  # random groups of the subset: batch-means standard error
+        for batch, count in pieces:
             batch = pr.cast_batch(batch)
             if pr.closure:
                 loss = pr.loss_fn(FunctionalModel(module, named), batch)
                 if loss.ndim != 0:
                     raise UserInputError(f"loss_fn must return a scalar, got {tuple(loss.shape)}")
-                res = {"loss": (loss.reshape(1), None)}
+                res = {"loss": (loss.reshape(1), loss.reshape(1, 1) if need else None)}
             else:
                 X = batch[0] if isinstance(batch, (tuple, list)) else batch
                 out = torch.func.functional_call(module, named, (X,))
@@ -644,7 +691,18 @@ class LandscapeEvaluator:
             m = len(self.subset)
             fpc = math.sqrt(max(1.0 - m / self.n_total, 0.0))
             for name, parts in samples.items():
-                if parts:
+                if parts and self.problem.closure:
+                    if self._groups is None or len(parts) < 2:
+                        continue  # no per-sample or per-group values: the error stays NaN
+                    # batch means over random groups of the subset: the subset mean is
+                    # sum_g w_g L_g with w_g = n_g / m; Var ~ G/(G-1) sum_g w_g^2 (L_g - mean)^2
+                    L = torch.cat(parts, dim=1).double()
+                    w = torch.tensor([c for _, c in self._groups], dtype=torch.float64) / m
+                    mean = (L * w).sum(1, keepdim=True)
+                    G = len(parts)
+                    var = G / (G - 1) * ((L - mean) ** 2 * w ** 2).sum(1)
+                    errors[name][idx] = (var.sqrt() * fpc).cpu().numpy()
+                elif parts:
                     s = torch.cat(parts, dim=1).double()
                     errors[name][idx] = (s.std(dim=1, unbiased=True) / math.sqrt(m) * fpc
                                          ).cpu().numpy()
