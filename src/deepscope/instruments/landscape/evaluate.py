@@ -5,18 +5,23 @@ subset, the same at every point), a basis ``B`` (K, P) and the metrics; its
 :meth:`~LandscapeEvaluator.evaluate_points` maps a (n, K) chunk of coefficients to metric arrays
 and has no side effects, so chunks of a grid can be handed to other processes.
 
-Two paths compute the same numbers:
+Three paths compute the same numbers:
 
-- ``"batched"``: the points of a chunk go through one forward pass per data batch (see
-  :mod:`._batched`); the number of points per pass is chosen from available memory.
+- ``"batched"``, chain: fully connected chains (Linear layers and elementwise activations) in a
+  feature-major layout with the first layer mixed from cached basis products (see
+  :mod:`._chain`); passes sized to stay in cache.
+- ``"batched"``, modules: any model whose parameters live in Linear, Conv, BatchNorm or
+  LayerNorm layers, with the points folded into the batch dimension (see :mod:`._batched`).
 - ``"exact"``: one ``torch.func.functional_call`` per point (any module, closure losses).
 
-``method="batched"`` builds the batched path and checks its outputs against the exact path on
-two probe points; an unsupported layer or a disagreement is a clear error. ``method="auto"``
-takes the exact path for now: measured on CPU, the batched path is not yet faster
-(benchmarks/README.md). A point equal to one basis vector (coefficients a unit
-vector, e.g. the grid's centre or an interpolation endpoint) is always scored by the exact path,
-so it reproduces that model's loss bit for bit.
+``method="batched"`` builds the chain path when it applies, else the module path, and checks its
+outputs against the exact path on two probe points; an unsupported layer or a disagreement is a
+clear error. ``method="auto"`` takes the chain path when it applies and the per-point loop
+otherwise: measured on CPU, the module path is no faster than the loop (benchmarks/README.md).
+The choice depends only on the model's structure, so the same seed gives the same bits. A point
+equal to one basis vector (coefficients a unit vector, e.g. the grid's centre or an
+interpolation endpoint) is always scored by the exact path, so it reproduces that model's loss
+bit for bit.
 
 BatchNorm (``bn``): ``"frozen"`` uses the running statistics of the model; ``"recompute"``
 re-estimates them at every point from the evaluation data (a pass in training mode with a
