@@ -177,3 +177,64 @@ def test_chain_float32_close_to_float64():
     C = points(2)
     np.testing.assert_allclose(fast32.evaluate_points(C)["loss"],
                                slow64.evaluate_points(C)["loss"], rtol=2e-6)
+
+
+def _same(model, loss, batches, k=2, **kw):
+    fast, slow = evaluators(model, loss, batches, k=k, **kw)
+    C = points(k)
+    got, want = fast.evaluate_points(C), slow.evaluate_points(C)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-13, err_msg=name)
+    return fast
+
+
+def test_chain_losses_that_are_not_per_sample_means():
+    """Weighted or ignored classes and callables see whole batches through loss_fn itself."""
+    model = seeded(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).double())
+    batches = data()
+    weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 5.0, 0.2], dtype=torch.float64))
+    for loss in (weighted, nn.CrossEntropyLoss(ignore_index=2)):
+        assert _same(model, loss, batches).batched_path_ == "chain"
+    minus = [(X, torch.where(y == 1, torch.full_like(y, -100), y)) for X, y in batches]
+    _same(model, "ce", minus)                          # the default ignore_index in the labels
+    gen = torch.Generator().manual_seed(4)
+    X = torch.randn(40, 6, generator=gen, dtype=torch.float64)
+    Y = torch.randn(40, 3, generator=gen, dtype=torch.float64)
+
+    def rmse(out, target):
+        return torch.sqrt(nn.functional.mse_loss(out, target))
+
+    _same(model, rmse, [(X[:25], Y[:25]), (X[25:], Y[25:])])
+    one = seeded(nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1)).double())
+    y1 = torch.randn(900, generator=gen, dtype=torch.float64)  # (n,) against (n, 1): broadcasts
+    X1 = torch.randn(900, 6, generator=gen, dtype=torch.float64)
+    with pytest.warns(UserWarning):
+        _same(one, "mse", (X1, y1), cache_bytes=2 * 16 * 8 * 256)
+
+
+def test_chain_label_types_empty_batches_and_hooks():
+    model = seeded(nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3)).double())
+    batches = data()
+    fast, _ = evaluators(model, "ce", [(X, y.to(torch.uint8)) for X, y in batches])
+    _, slow = evaluators(model, "ce", batches)
+    C = points(2)
+    np.testing.assert_allclose(fast.evaluate_points(C)["loss"], slow.evaluate_points(C)["loss"],
+                               rtol=1e-12)
+    X, y = batches[0]
+    _same(model, "ce", [(X[:0], y[:0])] + batches)    # an empty batch counts for nothing
+    normed = nn.Sequential(nn.Linear(6, 8), nn.Tanh(),
+                           torch.nn.utils.spectral_norm(nn.Linear(8, 3))).double().eval()
+    ev = LandscapeEvaluator(normed, "ce", batches,
+                            flat_parameters(normed)[None].repeat(3, 1), method="auto")
+    assert ev.method_ == "exact" and "hooks" in ev.fallback_reason_
+
+
+@pytest.mark.parametrize("first", [nn.ReLU(inplace=True), nn.LeakyReLU(0.1, inplace=True)])
+def test_chain_never_writes_into_the_data(first):
+    batches = data()
+    before = [X.clone() for X, _ in batches]
+    for prefix in ([first], [nn.Identity(), first]):
+        model = seeded(nn.Sequential(*prefix, nn.Linear(6, 8), nn.ReLU(),
+                                     nn.Linear(8, 3)).double())
+        _same(model, "ce", batches)
+        assert all(torch.equal(X, b) for (X, _), b in zip(batches, before))

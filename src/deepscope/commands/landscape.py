@@ -152,7 +152,8 @@ def _key(request: LandscapeRequest, model, dirs, batches) -> dict[str, Any]:
             "max_samples": request.max_samples, "n_samples": request.n_samples,
             "batch_size": request.batch_size, "loss": request.loss, "kind": request.kind,
             "directions": dirs.spec, "grid": request.grid_spec, "span": request.span_spec,
-            "bn": request.bn, "dtype": request.dtype, "seed": request.seed}
+            "bn": request.bn, "dtype": request.dtype, "seed": request.seed,
+            "points_per_pass": request.points_per_pass}
 
 
 def _options(request: LandscapeRequest, dtype) -> dict[str, Any]:
@@ -202,7 +203,8 @@ def _pair_key(request: LandscapeRequest, model, model_b, batches) -> dict[str, A
             "batch_size": request.batch_size, "loss": request.loss, "grid": request.grid_spec,
             "span": request.span_spec, "bn": request.bn, "dtype": request.dtype,
             "seed": request.seed, "curve": request.curve, "n_bends": request.n_bends,
-            "curve_steps": request.curve_steps, "curve_lr": request.curve_lr}
+            "curve_steps": request.curve_steps, "curve_lr": request.curve_lr,
+            "points_per_pass": request.points_per_pass}
 
 
 def _pair_basis(model, model_b):

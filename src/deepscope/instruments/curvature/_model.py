@@ -212,11 +212,16 @@ class ModelLoss:
         self.device = next(iter(self.params.values())).device
         self.size = sum(self.numels)
 
-        self.batches = normalise_data(data)
-        self.counts = [batch_size(b) for b in self.batches]
+        batches = normalise_data(data)
+        counts = [batch_size(b) for b in batches]
+        # an empty batch adds nothing (and its mean loss would be NaN)
+        self.batches = [b for b, c in zip(batches, counts) if c > 0]
+        self.counts = [c for c in counts if c > 0]
         self.n_samples = sum(self.counts)
         if not self.counts or self.n_samples == 0:
             raise UserInputError("data is empty: no batch with samples")
+        # a module that overwrites its input (inplace=True) must never see the caller's data
+        self.copy_inputs = any(getattr(m, "inplace", False) for m in module.modules())
 
     # ------------------------------------------------------------------ flat <-> dict
     def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -236,8 +241,10 @@ class ModelLoss:
 
         def cast(t: Any) -> Any:
             if isinstance(t, torch.Tensor):
+                src = t
                 t = t.to(self.device)
-                return t.to(self.dtype) if t.is_floating_point() else t
+                t = t.to(self.dtype) if t.is_floating_point() else t
+                return t.clone() if self.copy_inputs and t is src else t
             return t
 
         if isinstance(batch, dict):

@@ -126,10 +126,17 @@ class ChainPlan:
         names = {id(p): n for n, p in module.named_parameters()}
         steps: list[_Step] = []
         widths: list[int] = []
+        for sub in module.modules():
+            if sub._forward_pre_hooks or sub._forward_hooks or \
+                    getattr(sub, "parametrizations", None):
+                raise Unsupported(f"{type(sub).__name__} has forward hooks or "
+                                  "parametrizations (e.g. spectral_norm)")
         for _prefix, sub in _leaves(module, ""):
             if type(sub) is nn.Linear:
-                w = names[id(sub.weight)]
-                b = names[id(sub.bias)] if sub.bias is not None else None
+                w = names.get(id(sub.weight))
+                b = names.get(id(sub.bias)) if sub.bias is not None else None
+                if w is None or (sub.bias is not None and b is None):
+                    raise Unsupported("a Linear weight or bias is not a registered parameter")
                 steps.append(_Step("linear", sub, w if w in basis else None,
                                    b if b is not None and b in basis else None))
                 widths.append(sub.out_features)
@@ -328,10 +335,10 @@ class ChainPlan:
                 if bias is not None:
                     h, bias = h.add_(bias), None
                 if getattr(mod, "inplace", False) and not fresh:
-                    h = mod(h.clone())
-                else:
-                    h = mod(h)
-                fresh = True
+                    h, fresh = h.clone(), True  # never write into the caller's data
+                new = mod(h)
+                fresh = fresh or new is not h  # Identity hands back its input
+                h = new
         if bias is not None:
             h = h.add_(bias)
         if layout == "shared":

@@ -84,6 +84,21 @@ def subsample(data: Any, n_samples: int, seed: int) -> tuple[list[Any], np.ndarr
     return out, chosen, total
 
 
+def _per_sample_terms(kind: str, out: torch.Tensor, y: Any, ignore_index: int = -100) -> bool:
+    """Whether the batch loss of outputs (P, n, ...) is exactly the mean (or sum) of the
+    per-sample terms: cross-entropy with class labels in range or probability targets, MSE with
+    targets of the output's shape (not ignored classes, not broadcasting targets)."""
+    if not isinstance(y, torch.Tensor):
+        return False
+    if kind == "ce":
+        if y.is_floating_point():
+            return tuple(y.shape) == tuple(out.shape[1:])
+        if out.ndim < 3 or bool((y == ignore_index).any()):
+            return False
+        return bool(((y >= 0) & (y < out.shape[2])).all())
+    return tuple(y.shape) == tuple(out.shape[1:])
+
+
 def _concat(parts: list[Any]) -> Any:
     first = parts[0]
     if isinstance(first, torch.Tensor):
@@ -227,6 +242,7 @@ class LandscapeEvaluator:
         self._chain: ChainPlan | None = None
         self.cache_bytes = int(cache_bytes)
         self._masks: dict = {}
+        self._fused: bool | None = None
         if method in ("batched", "auto"):
             self._setup_batched(method)
 
@@ -286,7 +302,7 @@ class LandscapeEvaluator:
         batch = pr.cast_batch(pr.batches[0])
         X = batch[0] if isinstance(batch, (tuple, list)) else batch
         n = min(int(X.shape[0]), 16)
-        X = X[:n]
+        X = X[:n].clone()  # never handed to the model as a view of the user's data
         rng = np.random.default_rng(20240611)
         C = rng.uniform(-0.5, 0.5, size=(2, self.K))
         C[:, 0] += 1.0
@@ -300,16 +316,16 @@ class LandscapeEvaluator:
         hooks = [m.register_forward_hook(count) for m in pr.module.modules()
                  if not list(m.children())]
         try:
-            with torch.no_grad():
-                exact = [torch.func.functional_call(pr.module, pr.split(C[p] @ self.basis), (X,))
-                         for p in range(2)]
+            with torch.no_grad():  # a fresh copy per call: a layer may overwrite its input
+                exact = [torch.func.functional_call(pr.module, pr.split(C[p] @ self.basis),
+                                                    (X.clone(),)) for p in range(2)]
         finally:
             for h in hooks:
                 h.remove()
         self._elems_per_sample = max(elems[0] / (2 * n), 1.0)
         try:
             with torch.no_grad():
-                got = outputs(C, X)
+                got = outputs(C, X.clone())
         except Unsupported:
             raise
         except Exception as exc:  # any failure of the batched path means: use the loop
@@ -352,8 +368,8 @@ class LandscapeEvaluator:
                                      max(self.problem.counts),
                                      torch.finfo(self.problem.dtype).bits // 8, budget,
                                      self.points_per_pass)
-        if self.metrics:
-            block = max(self.problem.counts)  # user metrics see the user's batches whole
+        if self.metrics or not self._chain_fusable():
+            block = max(self.problem.counts)  # user metrics and losses see whole batches
         return points, block
 
     def chunk_size(self) -> int:
@@ -405,7 +421,8 @@ class LandscapeEvaluator:
         res = {}
         s = self._per_sample_loss(out, y) if (pr.loss_kind or need) and loss is None else None
         if loss is None:
-            if s is not None and pr.loss_kind:
+            if s is not None and pr.loss_kind and _per_sample_terms(
+                    pr.loss_kind, out, y, getattr(pr.loss_fn, "ignore_index", -100)):
                 loss = s.mean(1) if pr.reduction == "mean" else s.sum(1)
             else:
                 loss = self._vmapped(pr.loss_fn, out, y)
@@ -537,15 +554,43 @@ class LandscapeEvaluator:
                                                                   need), count)
         return totals, samples
 
+    def _chain_fusable(self) -> bool:
+        """Whether the loss is a mean (or sum) of per-sample terms the chain path computes
+        itself: plain cross-entropy with integer labels in range in every batch, or MSE with
+        targets of the output's shape. Anything else (a callable loss, weighted or ignored
+        classes, broadcasting targets) is scored by ``loss_fn`` on whole batches."""
+        if self._fused is not None:
+            return self._fused
+        pr = self.problem
+        fused = pr.loss_kind in ("ce", "mse")
+        out_dim = self._chain.steps[max(i for i, st in enumerate(self._chain.steps)
+                                        if st.kind == "linear")].module.out_features
+        for batch in pr.batches:
+            if not fused:
+                break
+            y = pr.target(batch)
+            if not isinstance(y, torch.Tensor):
+                fused = False
+            elif pr.loss_kind == "ce":
+                fused = (y.ndim == 1 and not y.is_floating_point() and not y.is_complex()
+                         and y.dtype != torch.bool and not bool(((y < 0) | (y >= out_dim)).any())
+                         and not bool((y == getattr(pr.loss_fn, "ignore_index", -100)).any()))
+            else:
+                fused = tuple(y.shape) == (batch_size(batch), out_dim)
+        self._fused = fused
+        return fused
+
     def _chain_chunk(self, C: torch.Tensor, need: bool) -> tuple[dict, dict]:
         """Metrics of the points C through the feature-major chain (see :mod:`._chain`).
 
-        Cross-entropy, MSE and accuracy are summed over samples in blocks (exactly the batch
-        mean, by linearity); user metrics get each batch whole.
+        A per-sample loss (see :meth:`_chain_fusable`) and accuracy are summed over samples in
+        blocks (exactly the batch mean, by linearity); any other loss and user metrics see each
+        batch whole, through ``loss_fn`` itself, as on the per-point path.
         """
         pr = self.problem
         P = int(C.shape[0])
         _, block = self.chain_layout()
+        fused = self._chain_fusable()
         weights = self._chain.point_weights(C)
         sums = {k: torch.zeros(P, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
         samples: dict[str, list] = {k: [] for k in self.metric_names}
@@ -553,6 +598,12 @@ class LandscapeEvaluator:
             batch = pr.cast_batch(batch)
             X = batch[0] if isinstance(batch, (tuple, list)) else batch
             y = pr.target(batch)
+            if not fused:
+                out = self._chain.outputs(C, X, key=(bi, 0, count), weights=weights)
+                rows = out.transpose(1, 2)
+                res = self._batch_metrics(rows, y, self._vmapped(pr.loss_fn, rows, y), need)
+                self._accumulate(sums, samples, res, count)
+                continue
             for start in range(0, count, block):
                 stop = min(start + block, count)
                 Xb = X if (start, stop) == (0, count) else X[start:stop]
@@ -567,46 +618,38 @@ class LandscapeEvaluator:
                     sums["accuracy"] += hits.sum(1)
                     if need:
                         samples["accuracy"].append(hits)
-                if self.metrics:
-                    rows = out.transpose(1, 2)
-                    res = self._batch_metrics(rows, yb, torch.zeros(P), need)
+                if self.metrics:  # block == count here (chain_layout)
+                    res = self._batch_metrics(out.transpose(1, 2), yb, torch.zeros(P), need)
                     for name in self.metrics:
                         values, per = res[name]
                         sums[name] += values.to(pr.dtype) * count
                         if per is not None:
                             samples[name].append(per)
+        if not fused:
+            return sums, samples
         n = pr.n_samples
         totals = {k: v / n for k, v in sums.items()}
         if pr.reduction == "sum":
             totals["loss"] = sums["loss"]
         return totals, samples
 
-    def _chain_per_sample(self, out: torch.Tensor, y: Any,
+    def _chain_per_sample(self, out: torch.Tensor, y: torch.Tensor,
                           key: object) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-sample loss (P, n) (the batch loss is its mean, or sum) and accuracy hits from
-        feature-major outputs (P, classes, n)."""
+        feature-major outputs (P, classes, n), for a loss that :meth:`_chain_fusable` passed."""
         pr = self.problem
-        n = out.shape[2]
         hits = None
-        if pr.loss_kind == "ce" and isinstance(y, torch.Tensor) and y.ndim == 1 \
-                and not y.is_floating_point():
-            if key not in self._masks and bool(((y < 0) | (y >= out.shape[1])).any()):
-                raise UserInputError(f"class labels must lie in [0, {out.shape[1]}) for "
-                                     "cross-entropy")
+        if pr.loss_kind == "ce":
+            y = y.long()
             s, top, tie = self._chain_ce(out, y, key)
             if self.accuracy:
                 hits = self._chain_hits(out, s, top, tie, y)
             return s, hits
+        d = out - y.T
+        d = d.mul_(d)
         if self.accuracy:
             hits = (out.argmax(1) == y).to(pr.dtype)
-        if pr.loss_kind == "mse" and isinstance(y, torch.Tensor) and y.shape == (n, out.shape[1]):
-            d = out - y.T
-            d = d.mul_(d)
-            return (d.mean(1) if pr.reduction == "mean" else d.sum(1)), hits
-        s = self._per_sample_loss(out.transpose(1, 2), y)
-        if s is None:
-            raise Unsupported("the loss has no per-sample form")
-        return s, hits
+        return (d.mean(1) if pr.reduction == "mean" else d.sum(1)), hits
 
     def _chain_ce(self, out: torch.Tensor, y: torch.Tensor, key: object):
         """Per-sample cross-entropy (P, n) of feature-major logits (P, C, n); with accuracy,
@@ -658,7 +701,9 @@ class LandscapeEvaluator:
         """Metrics at the points ``coeffs @ basis`` (``coeffs``: (n, K) array).
 
         Returns ``{name: float64 array (n,)}`` for each metric, plus ``NAME_stderr`` when a
-        subset of samples is scored. Pure: the same coefficients give the same bits.
+        subset of samples is scored. No side effects: the same coefficients, passed in the
+        same chunks (``points_per_pass``), give the same bits; a batched pass may round a point
+        differently (last bits) when other points share it.
         """
         pr = self.problem
         C = torch.as_tensor(np.asarray(coeffs, dtype=np.float64)).to(pr.dtype)
