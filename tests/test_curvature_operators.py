@@ -465,3 +465,63 @@ def test_pearlmutter_refused_where_not_covered():
         HessianOperator(mlp, "ce", classification_batches(), params="2.*", mode="pearlmutter")
     auto = HessianOperator(mlp, "ce", classification_batches())
     assert "pearlmutter" in auto.mode_timings
+
+
+def _conv_cases():
+    return {
+        "conv2d-relu-maxpool": lambda: nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(3, 4, 3, padding="same"), nn.Tanh(), nn.MaxPool2d(3, stride=1),
+            nn.Flatten(), nn.Linear(4, 3)),
+        "strided-dilated-nobias": lambda: nn.Sequential(
+            nn.Conv2d(1, 2, 3, stride=2, padding=1, bias=False), nn.Sigmoid(),
+            nn.Conv2d(2, 3, 2, dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(12, 3)),
+        "pool-then-relu-overlapping": lambda: nn.Sequential(
+            nn.Conv2d(1, 3, 3), nn.MaxPool2d(3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(3, 2, 2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 2 * 2, 3)),
+        "wide-first-conv": lambda: nn.Sequential(
+            nn.Conv2d(1, 5, 7, padding=3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(5 * 3 * 3, 3)),
+        "conv1d-overlapping-pool": lambda: nn.Sequential(
+            nn.Conv1d(1, 3, 3, padding=1), nn.Tanh(), nn.MaxPool1d(3, stride=2, padding=1),
+            nn.Conv1d(3, 2, 2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 12, 3)),
+    }
+
+
+@pytest.mark.parametrize("case", list(_conv_cases()))
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+def test_pearlmutter_convolutions_match_dense(case, loss):
+    """The R-operator through convolutions and max pooling against autograd's dense Hessian
+    (first convolutions unfolded into a matrix product when small, ReLU fused with pooling)."""
+    model = make_model(_conv_cases()[case])
+    g = gen(13)
+    shape = (1, 25) if "1d" in case else (1, 7, 7)
+    X = torch.randn(22, *shape, generator=g, dtype=DT)
+    if loss == "mse":
+        Y = torch.randn(22, 3, generator=g, dtype=DT)
+        batches, ref = [(X[:16], Y[:16]), (X[16:], Y[16:])], nn.functional.mse_loss
+    else:
+        y = torch.randint(0, 3, (22,), generator=g)
+        batches, ref = [(X[:16], y[:16]), (X[16:], y[16:])], nn.functional.cross_entropy
+    Xa, ya = full_data(batches)
+    names = [n for n, _ in model.named_parameters()]
+    dense = dense_reference(model, lambda f: ref(f(Xa), ya), names)
+    op = HessianOperator(model, loss, batches, mode="pearlmutter")
+    assert op.mode == "pearlmutter"
+    assert_matches(op, dense)
+
+
+def test_pearlmutter_zoo_models_match_dense():
+    from deepscope.models import MLP, SmallCNN
+
+    g = gen(14)
+    X = torch.randn(20, 36, generator=g, dtype=DT)   # flat input, reshaped by the zoo model
+    y = torch.randint(0, 4, (20,), generator=g)
+    for factory in (lambda: SmallCNN(n_classes=4, image_size=6, channels=(2, 3)),
+                    lambda: MLP((36, 5, 4), activation="tanh")):
+        model = make_model(factory)
+        names = [n for n, _ in model.named_parameters()]
+        dense = dense_reference(model, lambda f: nn.functional.cross_entropy(f(X), y), names)
+        op = HessianOperator(model, "ce", [(X[:12], y[:12]), (X[12:], y[12:])],
+                             mode="pearlmutter")
+        assert_matches(op, dense)

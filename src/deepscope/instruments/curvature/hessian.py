@@ -201,8 +201,9 @@ class HessianOperator(ModelCurvatureOperator):
         self._rop = SequentialROperator.build(self.problem) if self.allow_rop else None
         if mode == "pearlmutter" and self._rop is None:
             raise UserInputError(
-                "mode 'pearlmutter' needs an nn.Sequential of Linear layers and ReLU/Tanh/Sigmoid/"
-                "Identity/Flatten with 'ce' or 'mse' over all its parameters"
+                "mode 'pearlmutter' needs an nn.Sequential (or zoo MLP/SmallCNN) of Linear, "
+                "Conv1d/Conv2d, ReLU/Tanh/Sigmoid/Identity, MaxPool and Flatten layers with 'ce' "
+                "or 'mse' over all its parameters"
             )
         if mode == "auto":
             self.mode, self.batched_mode = self._pick_modes()
