@@ -71,7 +71,9 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / statistics.median(times)
 
 
-METHOD = {"value": "auto"}  # --method: auto (the chain path for MLPs), batched or exact
+# --method: auto (the chain path for MLPs), batched or exact; --accuracy: also score accuracy
+# (by default only the loss, like loss-landscapes' Loss metric)
+METHOD = {"value": "auto", "accuracy": False}
 
 
 def run_ours(model, X, y):
@@ -79,7 +81,7 @@ def run_ours(model, X, y):
 
     dirs = random_directions(model, 2, norm="filter", seed=0)
     return evaluate_grid(model, "ce", (X, y), dirs, grid=(GRID, GRID), span=(-1, 1),
-                         method=METHOD["value"])
+                         method=METHOD["value"], accuracy=METHOD["accuracy"])
 
 
 def run_peer(model, X, y):
@@ -110,6 +112,7 @@ def bench(name, model, X, y, repeats, peer=True, rate=None):
     n_pts = GRID * GRID
     flops = forward_flops(model, X) * n_pts
     row = {"model": name, "points": n_pts, "samples": len(X), "method": res.method,
+           "metrics": sorted(res.values),
            "deepscope_s": t, "deepscope_all_s": ours_t, "points_per_s": n_pts / t,
            "samples_per_s": n_pts * len(X) / t, "flop_per_s": flops / t,
            "plain_forward_gflop": flops / 1e9}
@@ -130,10 +133,13 @@ def main():
     parser.add_argument("--repeats-large", type=int, default=3,
                         help="repeats for the compute-bound MLP and the CNN")
     parser.add_argument("--method", choices=("batched", "exact", "auto"), default="auto")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="score accuracy as well as the loss (the peer scores the loss only)")
     parser.add_argument("--models", default="small,large,cnn",
                         help="comma-separated subset of small, large, cnn")
     args = parser.parse_args()
     METHOD["value"] = args.method
+    METHOD["accuracy"] = args.accuracy
     torch.set_num_threads(2)
     X, y = digits_tensors()
     torch.manual_seed(0)

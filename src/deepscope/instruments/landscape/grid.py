@@ -152,7 +152,8 @@ def make_evaluator(model: nn.Module, loss_fn: Any, data: Any, basis: torch.Tenso
 
 def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
                   grid: Any = None, span: Any = (-1.0, 1.0), bn: str = "frozen", *,
-                  metrics: dict[str, Callable] | None = None, n_samples: int | None = None,
+                  metrics: dict[str, Callable] | None = None, accuracy: bool | None = None,
+                  n_samples: int | None = None,
                   seed: int = 0, dtype: torch.dtype | None = None, method: str = "auto",
                   points_per_pass: int | None = None, max_memory: int | None = None,
                   done: np.ndarray | None = None, values: dict[str, np.ndarray] | None = None,
@@ -169,8 +170,8 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
         grid: points per axis: an int, a k-tuple or ``"31x31"`` (default 31 per axis).
         span: ``(lo, hi)`` for all axes, or one pair per axis.
         bn: ``"frozen"`` or ``"recompute"``.
-        metrics, n_samples, seed, dtype, method, points_per_pass, max_memory: see
-            :class:`~.evaluate.LandscapeEvaluator`.
+        metrics, accuracy, n_samples, seed, dtype, method, points_per_pass, max_memory: see
+            :class:`~.evaluate.LandscapeEvaluator` (``accuracy=False`` scores the loss only).
         done, values: a boolean done-mask (grid-shaped) and the values already computed, to
             resume: only the points not done are scored.
         on_chunk: called after each chunk with the flat indices and their metric values.
@@ -199,6 +200,7 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
         origin = dirs.origin if dirs.origin is not None else flat_parameters(model, dirs.names)
         basis = torch.cat([origin.to(dirs.vectors.dtype)[None], dirs.vectors])
         evaluator = make_evaluator(model, loss_fn, data, basis, bn=bn, metrics=metrics,
+                                   accuracy=accuracy,
                                    n_samples=n_samples, seed=seed, dtype=dtype, method=method,
                                    points_per_pass=points_per_pass, max_memory=max_memory)
     pts = grid_points(coords)
