@@ -525,3 +525,18 @@ def test_pearlmutter_zoo_models_match_dense():
         op = HessianOperator(model, "ce", [(X[:12], y[:12]), (X[12:], y[12:])],
                              mode="pearlmutter")
         assert_matches(op, dense)
+
+
+def test_ignored_labels_use_the_true_loss():
+    """CrossEntropyLoss(ignore_index=...) with ignored labels present: no analytic shortcut."""
+    model = make_model(lambda: nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 4)))
+    batches = classification_batches()
+    X, y = full_data(batches)
+    loss = nn.CrossEntropyLoss(ignore_index=1)
+    names = [n for n, _ in model.named_parameters()]
+    dense = dense_reference(model, lambda f: loss(f(X), y), names)
+    op = HessianOperator(model, loss, [(X, y)])
+    assert op.mode != "pearlmutter"
+    assert_matches(op, dense)
+    ggn_dense = GGNOperator(model, loss, [(X, y)])
+    assert ggn_dense.problem.loss_kind is None

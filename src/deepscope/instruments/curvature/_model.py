@@ -222,6 +222,19 @@ class ModelLoss:
             raise UserInputError("data is empty: no batch with samples")
         # a module that overwrites its input (inplace=True) must never see the caller's data
         self.copy_inputs = any(getattr(m, "inplace", False) for m in module.modules())
+        if self.loss_kind == "ce" and not self.closure and self._ignores_labels():
+            self.loss_kind = None  # ignored samples: not a plain mean over samples
+
+    def _ignores_labels(self) -> bool:
+        """Whether some class label equals the cross-entropy's ``ignore_index``: the loss is
+        then a mean over the other samples only, and the analytic shortcuts do not apply."""
+        ignore = getattr(self.loss_fn, "ignore_index", -100)
+        for batch in self.batches:
+            y = batch[1] if isinstance(batch, (tuple, list)) and len(batch) > 1 else None
+            if isinstance(y, torch.Tensor) and not y.is_floating_point() \
+                    and bool((y == ignore).any()):
+                return True
+        return False
 
     # ------------------------------------------------------------------ flat <-> dict
     def split(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
