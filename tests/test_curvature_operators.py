@@ -540,3 +540,24 @@ def test_ignored_labels_use_the_true_loss():
     assert_matches(op, dense)
     ggn_dense = GGNOperator(model, loss, [(X, y)])
     assert ggn_dense.problem.loss_kind is None
+
+
+def test_pearlmutter_refuses_shared_and_unused_parameters():
+    """Tied weights across two layers and a parameter no layer uses: autodiff, still exact."""
+    from deepscope.models import MLP
+
+    g = gen(15)
+    X = torch.randn(12, 3, generator=g, dtype=DT)
+    y = torch.randint(0, 3, (12,), generator=g)
+    tied = make_model(lambda: nn.Sequential(nn.Linear(3, 3), nn.Tanh(), nn.Linear(3, 3)))
+    tied[2].weight = tied[0].weight
+    extra = make_model(lambda: MLP((3, 5, 3), activation="tanh"))
+    extra.temperature = nn.Parameter(torch.ones(1, dtype=DT))
+    for model in (tied, extra):
+        with pytest.raises(UserInputError, match="pearlmutter"):
+            HessianOperator(model, "ce", (X, y), mode="pearlmutter")
+        names = [n for n, _ in model.named_parameters()]
+        dense = dense_reference(model, lambda f: nn.functional.cross_entropy(f(X), y), names)
+        op = HessianOperator(model, "ce", (X, y))
+        assert op.mode != "pearlmutter"
+        assert_matches(op, dense)

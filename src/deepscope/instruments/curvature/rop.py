@@ -234,6 +234,12 @@ class SequentialROperator:
                 return None
         if not any(st.kind in ("linear", "conv") for st in steps):
             return None
+        used = [n for st in steps for n in (st.weight, st.bias) if n is not None]
+        if len(used) != len(set(used)) or set(used) != set(problem.names):
+            return None  # a parameter shared by two layers, or one no layer uses
+        first_param = min(i for i, st in enumerate(steps) if st.kind in ("linear", "conv"))
+        if any(st.kind == "input" for st in steps[first_param:]):
+            return None  # the zoo's input reshaping after a parameterised layer
         return cls(_fuse_relu_pool(steps), problem.loss_kind, problem.reduction)
 
     def _loss_terms(self, z: torch.Tensor, y: torch.Tensor, Rz: torch.Tensor):
@@ -287,6 +293,8 @@ class SequentialROperator:
                 h, Rh = h.flatten(1), (None if Rh is None else Rh.flatten(2))
             elif step.kind == "pool":
                 o = step.opts
+                if h.ndim != o["dims"] + 2:
+                    raise NotImplementedError("max pooling of an input without a batch axis")
                 pool = F.max_pool1d if o["dims"] == 1 else F.max_pool2d
                 p, idx = pool(h, o["kernel_size"], o["stride"], o["padding"], o["dilation"],
                               o["ceil_mode"], return_indices=True)
