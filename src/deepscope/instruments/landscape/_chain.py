@@ -1,24 +1,28 @@
-"""Many parameter points of a fully connected chain, with activations laid out feature-major.
+"""Many parameter points of a fully connected chain in one pass per data block.
 
 For a model that is a chain of ``Linear`` layers and elementwise activations (an
-``nn.Sequential``, nested ones included, or the zoo's ``MLP``/``DeepLinear``), the activations of
-P points on n samples are held as a ``(P, features, n)`` tensor. Three things make this fast on a
-CPU, where the folded ``(P * n, features)`` layout of :mod:`._batched` is memory-bound:
+``nn.Sequential``, nested ones included, or the zoo's ``MLP``/``DeepLinear``), P points are
+scored together. Four things make this fast on a CPU, where the folded ``(P * n, features)``
+layout of :mod:`._batched` is memory-bound:
 
 - The first varied ``Linear`` sees the input shared by all points and is linear in its weight
   and bias, so its pre-activations are ``sum_j C[p, j] (B_j^W x + B_j^b)``: the K products
-  ``B_j^W x`` are computed once per data batch (and kept across chunks of points), and each chunk
-  mixes them with one ``(P x K) @ (K x features*n)`` product: K multiply-adds per output instead
+  ``B_j^W x`` are computed once per data block (and kept across chunks of points), and each chunk
+  mixes them with one ``(P x K) @ (K x n*features)`` product: K multiply-adds per output instead
   of ``in_features``.
-- Deeper layers are one batched matrix product per chunk, ``W_p (out x in) @ h_p (in x n)``,
-  whose long dimension is the samples: large, well-shaped matrix products even for narrow layers.
-- The output is ``(P, classes, n)``: the log-sum-exp and the argmax of cross-entropy and accuracy
-  reduce over a short, strided axis with long contiguous rows, several times faster than the
-  row-major ``(P * n, classes)`` reduction.
+- Deeper layers are one matrix product per point with the samples as the long dimension. Hidden
+  activations at least ``rm_min_width`` wide are row-major ``(P, n, features)`` (the faster
+  orientation for square and wide products on this CPU), narrower ones feature-major
+  ``(P, features, n)``; wide layers run one product per point rather than a batched product.
+- The last layer writes feature-major logits ``(P, classes, n)``: log-softmax and the masked
+  maximum that gives accuracy reduce over a short, strided axis with long contiguous rows,
+  several times faster than the row-major ``(P * n, classes)`` reduction.
+- Passes write into reused buffers (:class:`Workspace`), and a bias followed by ReLU is one
+  fused pass.
 
-Chunks of points and blocks of samples are sized so that the widest activation of a pass stays
-within a cache-sized budget (see :func:`chain_layout`). Nothing here copies or changes the model:
-layers are read, never called with substituted parameters.
+Chunks of points and blocks of samples are sized so that the working set of a pass stays within a
+cache-sized budget (see :func:`chain_layout`). Nothing here copies or changes the model: layers
+are read, never called with substituted parameters.
 """
 
 from __future__ import annotations
