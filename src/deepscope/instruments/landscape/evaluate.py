@@ -84,18 +84,16 @@ def subsample(data: Any, n_samples: int, seed: int) -> tuple[list[Any], np.ndarr
     return out, chosen, total
 
 
-def _per_sample_terms(kind: str, out: torch.Tensor, y: Any, ignore_index: int = -100) -> bool:
+def _per_sample_terms(kind: str, out: torch.Tensor, y: Any) -> bool:
     """Whether the batch loss of outputs (P, n, ...) is exactly the mean (or sum) of the
     per-sample terms: cross-entropy with class labels in range or probability targets, MSE with
     targets of the output's shape (not ignored classes, not broadcasting targets)."""
     if not isinstance(y, torch.Tensor):
         return False
-    if kind == "ce":
+    if kind == "ce":  # (ignored labels already made the kind None: ModelLoss)
         if y.is_floating_point():
             return tuple(y.shape) == tuple(out.shape[1:])
-        if out.ndim < 3 or bool((y == ignore_index).any()):
-            return False
-        return bool(((y >= 0) & (y < out.shape[2])).all())
+        return out.ndim >= 3 and bool(((y >= 0) & (y < out.shape[2])).all())
     return tuple(y.shape) == tuple(out.shape[1:])
 
 
@@ -421,8 +419,7 @@ class LandscapeEvaluator:
         res = {}
         s = self._per_sample_loss(out, y) if (pr.loss_kind or need) and loss is None else None
         if loss is None:
-            if s is not None and pr.loss_kind and _per_sample_terms(
-                    pr.loss_kind, out, y, getattr(pr.loss_fn, "ignore_index", -100)):
+            if s is not None and pr.loss_kind and _per_sample_terms(pr.loss_kind, out, y):
                 loss = s.mean(1) if pr.reduction == "mean" else s.sum(1)
             else:
                 loss = self._vmapped(pr.loss_fn, out, y)
@@ -572,9 +569,9 @@ class LandscapeEvaluator:
             if not isinstance(y, torch.Tensor):
                 fused = False
             elif pr.loss_kind == "ce":
+                # (labels equal to ignore_index already made loss_kind None: ModelLoss)
                 fused = (y.ndim == 1 and not y.is_floating_point() and not y.is_complex()
-                         and y.dtype != torch.bool and not bool(((y < 0) | (y >= out_dim)).any())
-                         and not bool((y == getattr(pr.loss_fn, "ignore_index", -100)).any()))
+                         and y.dtype != torch.bool and not bool(((y < 0) | (y >= out_dim)).any()))
             else:
                 fused = tuple(y.shape) == (batch_size(batch), out_dim)
         self._fused = fused
