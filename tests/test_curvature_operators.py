@@ -561,3 +561,17 @@ def test_pearlmutter_refuses_shared_and_unused_parameters():
         op = HessianOperator(model, "ce", (X, y))
         assert op.mode != "pearlmutter"
         assert_matches(op, dense)
+
+
+def test_pearlmutter_large_blocks_are_split_exactly():
+    """More vectors than one R-operator pass takes (ROP_BLOCK): split, same products."""
+    from deepscope.instruments.curvature.hessian import ROP_BLOCK
+
+    model = make_model(_conv_cases()["conv2d-relu-maxpool"])
+    g = gen(16)
+    X = torch.randn(10, 1, 7, 7, generator=g, dtype=DT)
+    y = torch.randint(0, 3, (10,), generator=g)
+    names = [n for n, _ in model.named_parameters()]
+    dense = dense_reference(model, lambda f: nn.functional.cross_entropy(f(X), y), names)
+    op = HessianOperator(model, "ce", (X, y), mode="pearlmutter")
+    assert_matches(op, dense, n_vectors=2 * ROP_BLOCK + 1)

@@ -28,6 +28,8 @@ from ._model import ModelLoss
 from .rop import SequentialROperator
 
 MODES = ("auto", "forward-over-reverse", "reverse-over-reverse", "pearlmutter")
+#: vectors per R-operator pass; larger blocks are split (see HessianOperator._product_with)
+ROP_BLOCK = 4
 _MODE_ALIASES = {"fwd": "forward-over-reverse", "rev": "reverse-over-reverse",
                  "forward": "forward-over-reverse", "reverse": "reverse-over-reverse",
                  "rop": "pearlmutter"}
@@ -235,7 +237,15 @@ class HessianOperator(ModelCurvatureOperator):
     def _product_with(self, mode: str, batch: Any,
                       V: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if mode == "pearlmutter":
-            return self._rop.hvp(self.problem.params, batch, V)
+            k = next(iter(V.values())).shape[0]
+            if k <= ROP_BLOCK:
+                return self._rop.hvp(self.problem.params, batch, V)
+            # the R-operator's activations grow with k: beyond a few vectors they leave the
+            # cache (measured on a digits CNN: 22 ms per vector at k = 4, 72 ms at k = 16)
+            parts = [self._rop.hvp(self.problem.params, batch,
+                                   {n: t[i:i + ROP_BLOCK] for n, t in V.items()})
+                     for i in range(0, k, ROP_BLOCK)]
+            return {n: torch.cat([part[n] for part in parts]) for n in parts[0]}
         fn, aux = self._scalar_fn(batch)
         return _HVP[mode](fn, self.problem.params, V, aux)
 
