@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from deepscope.errors import UserInputError
+from deepscope.instruments.landscape._chain import ChainPlan
 from deepscope.landscape import (
     LandscapeEvaluator,
     evaluate_grid,
@@ -16,6 +17,15 @@ from deepscope.landscape import (
     random_directions,
 )
 from deepscope.models import MLP, DeepLinear
+
+
+@pytest.fixture(autouse=True, params=["passes", "per_point"])
+def chain_mode(request, monkeypatch):
+    """Every test runs twice: points in passes, and point by point (the path that chains with
+    large layers take, forced here on small ones)."""
+    if request.param == "per_point":
+        monkeypatch.setattr(ChainPlan, "loop_min_size", 1)
+    return request.param
 
 
 def seeded(module: nn.Module, seed: int = 0, scale: float = 0.5) -> nn.Module:
@@ -120,11 +130,12 @@ def test_chain_losses_metrics_and_more_directions_than_inputs():
     check(narrow, batches=data(d=2), k=3)  # K = 4 > in_features: per-point first layer
 
 
-def test_chain_sample_blocks_and_single_point_passes():
+def test_chain_sample_blocks_and_single_point_passes(chain_mode):
     model = seeded(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).double())
     batches = data(n=900, sizes=(600, 300))
     fast, slow = evaluators(model, "ce", batches, cache_bytes=2 * 16 * 8 * 256)
-    assert fast.chain_layout() == (1, 256)  # one point per pass, 256 samples per block
+    # 256 samples per block; one point per pass (point by point: the outputs of two fit)
+    assert fast.chain_layout() == ((1, 256) if chain_mode == "passes" else (2, 256))
     C = points(2, n=5)
     got, want = fast.evaluate_points(C), slow.evaluate_points(C)
     for name in want:
@@ -238,3 +249,32 @@ def test_chain_never_writes_into_the_data(first):
                                      nn.Linear(8, 3)).double())
         _same(model, "ce", batches)
         assert all(torch.equal(X, b) for (X, _), b in zip(batches, before))
+
+
+def test_large_layers_run_point_by_point_and_grids_do_not_depend_on_chunks(chain_mode):
+    model = seeded(MLP((6, 130, 130, 3)).double(), scale=0.1)   # 130 x 130 >= loop_min_size
+    batches = data()
+    fast, slow = evaluators(model, "ce", batches)
+    assert fast._chain.per_point
+    C = points(2)
+    got, want = fast.evaluate_points(C), slow.evaluate_points(C)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, err_msg=name)
+    dirs = random_directions(model, 2, seed=1)
+    grids = [evaluate_grid(model, "ce", batches, dirs, grid=(5, 4), points_per_pass=ppp).loss
+             for ppp in (None, 1, 3, 7)]
+    for g in grids[1:]:
+        assert np.array_equal(g, grids[0])   # the kept partial sums change no bit
+    line = evaluate_grid(model, "ce", batches, random_directions(model, 1, seed=1), grid=9)
+    three = evaluate_grid(model, "ce", batches, random_directions(model, 3, seed=1),
+                          grid=(3, 2, 3), points_per_pass=4)
+    for res, k in ((line, 1), (three, 3)):
+        ev = LandscapeEvaluator(model, "ce", batches,
+                                torch.cat([flat_parameters(model)[None],
+                                           random_directions(model, k, seed=1).vectors]),
+                                method="exact")
+        pts = np.concatenate([np.ones((res.loss.size, 1)),
+                              np.stack(np.meshgrid(*res.coords, indexing="ij"), -1)
+                              .reshape(-1, k)], axis=1)
+        np.testing.assert_allclose(res.loss.reshape(-1), ev.evaluate_points(pts)["loss"],
+                                   rtol=1e-12)

@@ -365,7 +365,7 @@ class LandscapeEvaluator:
         points, block = chain_layout(self._chain.widths, self._chain.first_width, self.K,
                                      max(self.problem.counts),
                                      torch.finfo(self.problem.dtype).bits // 8, budget,
-                                     self.points_per_pass)
+                                     self.points_per_pass, self._chain.per_point)
         if self.metrics or not self._chain_fusable():
             block = max(self.problem.counts)  # user metrics and losses see whole batches
         return points, block
@@ -588,7 +588,7 @@ class LandscapeEvaluator:
         P = int(C.shape[0])
         _, block = self.chain_layout()
         fused = self._chain_fusable()
-        weights = self._chain.point_weights(C)
+        weights = None if self._chain.per_point else self._chain.point_weights(C)
         sums = {k: torch.zeros(P, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
         samples: dict[str, list] = {k: [] for k in self.metric_names}
         for bi, (batch, count) in enumerate(zip(pr.batches, pr.counts)):
