@@ -278,3 +278,47 @@ def test_large_layers_run_point_by_point_and_grids_do_not_depend_on_chunks(chain
                               .reshape(-1, k)], axis=1)
         np.testing.assert_allclose(res.loss.reshape(-1), ev.evaluate_points(pts)["loss"],
                                    rtol=1e-12)
+
+
+def grid_points(lead, shape, k):
+    """Rows ``[lead, x_1, ..., x_k]`` of a grid, the last coordinate varying fastest."""
+    axes = [np.linspace(-1.2, 0.9, n) for n in shape]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, k)
+    return np.concatenate([np.full((len(pts), 1), lead), pts], axis=1)
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh])
+def test_chain_grid_rows_mixed_run_by_run(act):
+    """Points that share all but the last coefficient (a grid's rows) are mixed as
+    ``R + t (x) A`` with the ReLU fused; lines, planes and 3-D grids, theta_0's coefficient
+    1 or not, a fixed first-layer bias (not fused), against the per-point loop."""
+    model = seeded(nn.Sequential(nn.Linear(6, 9), act(), nn.Linear(9, 3)).double())
+    fixed_bias = seeded(nn.Sequential(nn.Linear(6, 9), nn.ReLU(), nn.Linear(9, 3)).double())
+    fixed_bias[0].bias.requires_grad_(False)
+    for net in (model, fixed_bias):
+        for k, shape in ((1, (13,)), (2, (5, 7)), (3, (3, 2, 6))):
+            fast, slow = evaluators(net, "ce", data(), k=k)
+            assert fast.batched_path_ == "chain", fast.fallback_reason_
+            for lead in (1.0, 0.7):
+                C = grid_points(lead, shape, k)
+                got, want = fast.evaluate_points(C), slow.evaluate_points(C)
+                for name in want:
+                    np.testing.assert_allclose(got[name], want[name], rtol=1e-12,
+                                               atol=1e-13, err_msg=f"{name} k={k}")
+                parts = np.concatenate([fast.evaluate_points(C[:11])["loss"],
+                                        fast.evaluate_points(C[11:])["loss"]])
+                assert np.array_equal(parts, got["loss"])  # rows cut by a call: same bits
+
+
+def test_passes_hold_whole_rows():
+    model = seeded(nn.Sequential(nn.Linear(6, 9), nn.ReLU(), nn.Linear(9, 3)).double())
+    fast, _ = evaluators(model, "ce", data())
+    if fast._chain.per_point:
+        return
+    C = grid_points(1.0, (5, 7), 2)
+    assert fast._passes(C, 10) == [(0, 7), (7, 14), (14, 21), (21, 28), (28, 35)]
+    assert fast._passes(C, 3) == [(0, 3), (3, 6), (6, 7), (7, 10), (10, 13), (13, 14),
+                                  (14, 17), (17, 20), (20, 21), (21, 24), (24, 27), (27, 28),
+                                  (28, 31), (31, 34), (34, 35)]
+    assert fast._passes(C, 16) == [(0, 14), (14, 28), (28, 35)]
+    assert fast._passes(C[2:], 16) == [(0, 12), (12, 26), (26, 33)]

@@ -128,6 +128,10 @@ class ChainPlan:
         #: the whole chain runs one point at a time (see :meth:`_outputs_loop`)
         self.per_point = self._wants_loop()
         self._partial: tuple[object, torch.Tensor] | None = None
+        self._scaled: dict[object, torch.Tensor] = {}
+        #: mix run by run when runs are this long on average (0: always)
+        self.runs_min = 0
+        self.relu_done = False
 
     @classmethod
     def build(cls, module: nn.Module, basis: dict[str, torch.Tensor]) -> ChainPlan:
@@ -187,14 +191,19 @@ class ChainPlan:
 
     # ------------------------------------------------------------------ per-point tensors
     def point_weights(self, C: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every varied parameter at the points C: ``{name: (P, *shape)}``, all from one
-        product ``C @ B`` over the stacked basis of the layers past the first varied one."""
+        """Every varied parameter at the points C: ``{name: (P, *shape)}``, from the stacked
+        basis of the layers past the first varied one."""
         names = self._deep_names()
         if not names:
             return {}
         if self._deep_basis is None:
             self._deep_basis = torch.cat([self.basis[n].reshape(self.K, -1) for n in names], 1)
-        flat = torch.mm(C, self._deep_basis)
+        # products and sums, each rounded once, never a matrix product: a point's weights
+        # then have the same bits whatever else is in the pass
+        B = self._deep_basis
+        flat = C[:, :1] * B[0]
+        for j in range(1, self.K):
+            flat.add_(C[:, j:j + 1] * B[j])
         out, start = {}, 0
         for n in names:
             shape = self.basis[n].shape[1:]
@@ -249,8 +258,55 @@ class ChainPlan:
         hit = weights.get(name)
         return hit if hit is not None else self._mix(C, name)
 
+    def _runs(self, C: torch.Tensor) -> list[tuple[int, int, tuple, tuple]] | None:
+        """Runs of consecutive points that share every coefficient but the last (a grid's
+        rows): ``(start, stop, leading coefficients, last coefficients)``; None when the runs
+        are too short (under 4 points on average) for :meth:`_mix_runs` to pay off."""
+        rows = C.tolist()
+        runs, start = [], 0
+        for i in range(1, len(rows) + 1):
+            if i == len(rows) or rows[i][:-1] != rows[start][:-1]:
+                runs.append((start, i, tuple(rows[start][:-1]),
+                             tuple(r[-1] for r in rows[start:i])))
+                start = i
+        return runs if self.runs_min * len(runs) <= len(rows) else None
+
+    def _mix_runs(self, flat: torch.Tensor, runs: list, key: object, out: torch.Tensor,
+                  relu: bool) -> None:
+        """``out[p] = sum_j C[p, j] A_j`` run by run: ``R + S`` with ``R`` the run's leading
+        part and ``S = t (x) A_{K-1}`` (t: the run's last coefficients) kept across passes and
+        rows (a grid's rows share t). One pass over the output, with the ReLU that follows
+        when ``relu`` (measured 4.2 against 9.3 ms per 961 points for the add-and-multiply
+        product, its copy and a separate ReLU, digits MLP 64-32-10). Each point's numbers
+        come out the same whatever the runs and passes."""
+        K = flat.shape[0]
+        for start, stop, lead, last in runs:
+            skey = (key, last)
+            S = self._scaled.get(skey)
+            if S is None:
+                t = torch.tensor(last, dtype=flat.dtype, device=flat.device)
+                S = t[:, None] * flat[K - 1][None]
+                if len(self._scaled) >= 4:      # a grid needs one or two: its rows' t
+                    del self._scaled[next(iter(self._scaled))]
+                self._scaled[skey] = S
+            pkey = (key, lead)
+            if self._partial is None or self._partial[0] != pkey:
+                if K == 2 and lead[0] == 1.0:
+                    R = flat[0]
+                else:
+                    R = self.workspace.get("run_partial", tuple(flat.shape[1:]), flat)
+                    _combine(flat[:K - 1], list(lead), R)
+                self._partial = (pkey, R)
+            R = self._partial[1]
+            dest = out[start:stop]
+            if relu:
+                _add_relu_out(S, R, dest)
+            else:
+                torch.add(S, R, out=dest)
+
     def _linear(self, step: _Step, h: torch.Tensor, layout: str, fm: bool, C: torch.Tensor,
-                key: object, weights: dict[str, torch.Tensor], buf: str | None):
+                key: object, weights: dict[str, torch.Tensor], buf: str | None,
+                relu_next: bool = False):
         """One Linear layer. ``layout`` of the input: ``"shared"`` (n, in), ``"rm"`` (P, n, in)
         or ``"fm"`` (P, in, n); output feature-major (P, out, n) when ``fm``, else row-major
         (P, n, out). Returns the output without its bias, and the bias still to add (shaped to
@@ -274,14 +330,20 @@ class ChainPlan:
                 out = (torch.empty(shape, dtype=A.dtype, device=A.device) if buf is None
                        else self.workspace.get(buf, shape, A))
                 flat = A.reshape(K, -1)
+                if step.bias is not None:
+                    bias = None
+                runs = self._runs(C) if key is not None and K >= 2 else None
+                if runs is not None:
+                    fuse = relu_next and bias is None
+                    self._mix_runs(flat, runs, (key, fm), out.view(P, -1), fuse)
+                    self.relu_done = fuse
+                    return out, bias
                 if bool((C[:, 0] == 1).all()):
                     # a grid (theta_0 + sum a_i d_i): theta_0's part is added, not multiplied;
                     # measured 1.7x faster than the K-column product
                     torch.addmm(flat[0], C[:, 1:], flat[1:], out=out.view(P, -1))
                 else:
                     torch.mm(C, flat, out=out.view(P, -1))
-                if step.bias is not None:
-                    bias = None
                 return out, bias
             if step.weight is not None:
                 W = self._get(weights, C, step.weight)
@@ -335,7 +397,10 @@ class ChainPlan:
         layout = "shared"
         fresh = False     # h was made here (safe to overwrite)
         bias = None       # a bias still to add to h (fused with a following ReLU)
+        skip = -1         # a ReLU already applied (fused with the mixing)
         for i, step in enumerate(self.steps):
+            if i == skip:
+                continue
             if step.kind != "act" and bias is not None:
                 h, bias = h.add_(bias), None
             if step.kind == "flatten":
@@ -351,8 +416,12 @@ class ChainPlan:
                     continue
                 fm = i == last or step.module.out_features < self.rm_min_width
                 buf = f"layer{i}" if (reuse or i != last) else None
-                h, bias = self._linear(step, h, layout, fm, C, key, weights, buf)
+                relu_next = i + 1 < len(self.steps) and self.steps[i + 1].kind == "act" \
+                    and type(self.steps[i + 1].module) is nn.ReLU
+                self.relu_done = False
+                h, bias = self._linear(step, h, layout, fm, C, key, weights, buf, relu_next)
                 layout, fresh = ("fm" if fm else "rm"), True
+                skip = i + 1 if self.relu_done else -1
             else:
                 mod = step.module
                 if type(mod) is nn.ReLU and fresh and layout != "shared":
@@ -420,6 +489,10 @@ class ChainPlan:
                 size = math.prod(self.basis[m].shape[1:])
                 views[m] = wflat[0, start:start + size].view(self.basis[m].shape[1:])
                 start += size
+        lin0 = self.steps[fv].module
+        fixed_bias = None       # a first-layer bias that does not vary is not in A
+        if self.steps[fv].bias is None and lin0.bias is not None:
+            fixed_bias = lin0.bias.unsqueeze(-1) if fm_first else lin0.bias
         coeffs = C.tolist()
         for p in range(P):
             c = coeffs[p]
@@ -428,7 +501,7 @@ class ChainPlan:
             first = out[p] if fm_first else self.workspace.get(
                 f"loop{fv}", tuple(A.shape[1:]), A)
             self._mix_one(flatA, c, (key, fm_first), first.view(-1))
-            h, bias = first, None
+            h, bias = first, fixed_bias
             for i in range(fv + 1, len(self.steps)):
                 step = self.steps[i]
                 if step.kind == "linear":
@@ -484,6 +557,19 @@ class ChainPlan:
                     R.add_(flatA[j], alpha=c[j])
             self._partial = (pkey, R)
         torch.add(self._partial[1], flatA[K - 1], alpha=c[K - 1], out=dest)
+
+
+def _add_relu_out(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+    """``out = relu(a + b)`` in one pass where PyTorch has the fused kernel."""
+    fused = getattr(torch.ops.aten._add_relu, "out", None) if hasattr(
+        torch.ops.aten, "_add_relu") else None
+    if fused is not None:
+        try:
+            fused(a, b, out=out)
+            return
+        except (RuntimeError, TypeError):
+            pass
+    torch.relu_(torch.add(a, b, out=out))
 
 
 def _combine(B: torch.Tensor, c: list[float], dest: torch.Tensor) -> None:

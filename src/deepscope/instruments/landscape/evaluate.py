@@ -241,6 +241,8 @@ class LandscapeEvaluator:
         self.cache_bytes = int(cache_bytes)
         self._masks: dict = {}
         self._fused: bool | None = None
+        self._layout: tuple | None = None
+        self._unit_cache: dict[int, tuple[dict, dict]] = {}
         if method in ("batched", "auto"):
             self._setup_batched(method)
 
@@ -359,6 +361,9 @@ class LandscapeEvaluator:
 
     def chain_layout(self) -> tuple[int, int]:
         """(points per pass, samples per block) of the chain path (cache-sized passes)."""
+        key = (self.cache_bytes, self.max_memory, self.points_per_pass, bool(self.metrics))
+        if self._layout is not None and self._layout[0] == key:
+            return self._layout[1]
         budget = self.cache_bytes
         if self.max_memory is not None:
             budget = min(budget, int(self.max_memory))
@@ -368,6 +373,7 @@ class LandscapeEvaluator:
                                      self.points_per_pass, self._chain.per_point)
         if self.metrics or not self._chain_fusable():
             block = max(self.problem.counts)  # user metrics and losses see whole batches
+        self._layout = (key, (points, block))
         return points, block
 
     def chunk_size(self) -> int:
@@ -447,6 +453,19 @@ class LandscapeEvaluator:
                 self.problem.dtype)
             if s is not None:
                 samples[name].append(s)
+
+    def _unit_point(self, row: torch.Tensor, need: bool) -> tuple[dict, dict]:
+        """:meth:`_exact_point` at a basis vector (a grid's centre, an interpolation's end),
+        kept: a grid asks for its centre twice."""
+        if self.method_ == "exact" and not bool(((row != 0).sum() == 1) & ((row == 1).sum() == 1)):
+            return self._exact_point(row, need)
+        j = int(torch.argmax(row))
+        hit = self._unit_cache.get(j)
+        if hit is None:
+            hit = self._exact_point(row, need)
+            if len(self._unit_cache) < 64:
+                self._unit_cache[j] = hit
+        return hit
 
     def _exact_point(self, row: torch.Tensor, need: bool) -> tuple[dict, dict]:
         pr = self.problem
@@ -720,16 +739,44 @@ class LandscapeEvaluator:
         other = np.flatnonzero(~unit).tolist()
         with torch.no_grad():
             for i in exact_rows:
-                self._store(values, errors, [i], *self._exact_point(C[i], need))
+                self._store(values, errors, [i], *self._unit_point(C[i], need))
             step = self.chunk_size() if other else 1
             chunk = self._chain_chunk if self._chain is not None else self._batched_chunk
-            for start in range(0, len(other), step):
-                idx = other[start:start + step]
-                self._store(values, errors, idx, *chunk(C[idx], need))
+            for start, stop in self._passes(np.asarray(coeffs, dtype=np.float64)[other], step):
+                idx = other[start:stop]
+                rows = (C[idx[0]:idx[-1] + 1] if idx[-1] - idx[0] == len(idx) - 1
+                        else C[idx])  # a slice where the rows are consecutive
+                self._store(values, errors, idx, *chunk(rows, need))
         out = dict(values)
         for k, e in errors.items():
             out[f"{k}_stderr"] = e
         return out
+
+    def _passes(self, coeffs: np.ndarray, step: int) -> list[tuple[int, int]]:
+        """Consecutive passes of at most ``step`` points; on the chain path, passes hold whole
+        runs of points that differ only in the last coefficient (a grid's rows: see
+        ``ChainPlan._mix_runs``), with ``step`` raised to one run when runs are up to twice
+        as long."""
+        m = len(coeffs)
+        if self._chain is None or self._chain.per_point or self.points_per_pass is not None \
+                or m == 0 or self.K < 2:
+            return [(s, min(s + step, m)) for s in range(0, m, step)]
+        change = np.flatnonzero(np.any(coeffs[1:, :-1] != coeffs[:-1, :-1], axis=1)) + 1
+        bounds = [0, *change.tolist(), m]
+        longest = max(b - a for a, b in zip(bounds[:-1], bounds[1:]))
+        if longest <= 2 * step:
+            step = max(step, longest)
+        passes, start = [], 0
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if b - start > step and a > start:
+                passes.append((start, a))       # close the pass before this run
+                start = a
+            while b - start > step:             # a run longer than a pass
+                passes.append((start, start + step))
+                start += step
+        if start < m:
+            passes.append((start, m))
+        return passes
 
     def _store(self, values, errors, idx: Sequence[int], totals, samples) -> None:
         for name, t in totals.items():

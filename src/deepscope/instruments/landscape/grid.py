@@ -233,7 +233,9 @@ def _run_chunks(evaluator: LandscapeEvaluator, coeffs: np.ndarray, shape: tuple[
                 raise UserInputError(f"stored values lack metric {k!r}")
             out[k][flat_done] = np.asarray(values[k], dtype=np.float64).reshape(-1)[flat_done]
     todo = np.flatnonzero(~flat_done)
-    if evaluator.points_per_pass is not None:
+    if on_chunk is None:
+        step = max(len(todo), 1)  # nothing to record between chunks: one call
+    elif evaluator.points_per_pass is not None:
         step = max(int(evaluator.points_per_pass), 1)
     else:
         # several passes per call, so that a store records the grid every ~128 points
