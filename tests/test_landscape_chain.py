@@ -308,6 +308,11 @@ def test_chain_grid_rows_mixed_run_by_run(act):
                 parts = np.concatenate([fast.evaluate_points(C[:11])["loss"],
                                         fast.evaluate_points(C[11:])["loss"]])
                 assert np.array_equal(parts, got["loss"])  # rows cut by a call: same bits
+                if fast._chain.per_point:
+                    continue
+                fast._chain.scaled_cache_limit = 0          # nothing kept: the same bits
+                assert np.array_equal(fast.evaluate_points(C)["loss"], got["loss"])
+                fast._chain.scaled_cache_limit = 64 << 20
 
 
 def test_passes_hold_whole_rows():

@@ -129,6 +129,8 @@ class ChainPlan:
         self.per_point = self._wants_loop()
         self._partial: tuple[object, torch.Tensor] | None = None
         self._scaled: dict[object, torch.Tensor] = {}
+        self._scaled_bytes = 0
+        self.scaled_cache_limit = 64 << 20
         #: mix run by run when runs are this long on average (0: always)
         self.runs_min = 0
         self.relu_done = False
@@ -286,9 +288,16 @@ class ChainPlan:
             if S is None:
                 t = torch.tensor(last, dtype=flat.dtype, device=flat.device)
                 S = t[:, None] * flat[K - 1][None]
-                if len(self._scaled) >= 4:      # a grid needs one or two: its rows' t
-                    del self._scaled[next(iter(self._scaled))]
-                self._scaled[skey] = S
+                # a grid needs one or two (its rows' t, the centre's row without the centre),
+                # a row split over passes one per piece
+                size = S.numel() * S.element_size()
+                while self._scaled and (len(self._scaled) >= 16 or self._scaled_bytes + size
+                                        > self.scaled_cache_limit):
+                    old = self._scaled.pop(next(iter(self._scaled)))
+                    self._scaled_bytes -= old.numel() * old.element_size()
+                if size <= self.scaled_cache_limit:
+                    self._scaled[skey] = S
+                    self._scaled_bytes += size
             pkey = (key, lead)
             if self._partial is None or self._partial[0] != pkey:
                 if K == 2 and lead[0] == 1.0:
@@ -493,6 +502,8 @@ class ChainPlan:
         fixed_bias = None       # a first-layer bias that does not vary is not in A
         if self.steps[fv].bias is None and lin0.bias is not None:
             fixed_bias = lin0.bias.unsqueeze(-1) if fm_first else lin0.bias
+        relu_first = fixed_bias is None and fv + 1 < len(self.steps) \
+            and self.steps[fv + 1].kind == "act" and type(self.steps[fv + 1].module) is nn.ReLU
         coeffs = C.tolist()
         for p in range(P):
             c = coeffs[p]
@@ -500,10 +511,12 @@ class ChainPlan:
                 _combine(self._deep_basis, c, wflat[0])
             first = out[p] if fm_first else self.workspace.get(
                 f"loop{fv}", tuple(A.shape[1:]), A)
-            self._mix_one(flatA, c, (key, fm_first), first.view(-1))
+            self._mix_one(flatA, c, (key, fm_first), first.view(-1), relu_first)
             h, bias = first, fixed_bias
             for i in range(fv + 1, len(self.steps)):
                 step = self.steps[i]
+                if i == fv + 1 and relu_first:
+                    continue  # applied with the mixing
                 if step.kind == "linear":
                     if bias is not None:
                         h, bias = h.add_(bias), None
@@ -535,13 +548,16 @@ class ChainPlan:
         return out
 
     def _mix_one(self, flatA: torch.Tensor, c: list[float], key: object,
-                 dest: torch.Tensor) -> None:
-        """``dest = sum_j c_j A_j``, as ``partial + c_{K-1} A_{K-1}`` with ``partial`` kept
-        while the coefficients before the last stay the same (computed the same way either
-        way, so the bits do not depend on the order of the points)."""
+                 dest: torch.Tensor, relu: bool = False) -> None:
+        """``dest = sum_j c_j A_j`` (then its ReLU when ``relu``), as ``partial + c_{K-1}
+        A_{K-1}`` with ``partial`` kept while the coefficients before the last stay the same
+        (computed the same way either way, so the bits do not depend on the order of the
+        points)."""
         K = flatA.shape[0]
         if K == 1:
             torch.mul(flatA[0], c[0], out=dest)
+            if relu:
+                dest.relu_()
             return
         pkey = (key, tuple(c[:-1]))
         if self._partial is None or self._partial[0] != pkey or key[0] is None:
@@ -556,20 +572,24 @@ class ChainPlan:
                 for j in range(1, K - 1):
                     R.add_(flatA[j], alpha=c[j])
             self._partial = (pkey, R)
-        torch.add(self._partial[1], flatA[K - 1], alpha=c[K - 1], out=dest)
+        if relu:
+            _add_relu_out(self._partial[1], flatA[K - 1], dest, c[K - 1])
+        else:
+            torch.add(self._partial[1], flatA[K - 1], alpha=c[K - 1], out=dest)
 
 
-def _add_relu_out(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
-    """``out = relu(a + b)`` in one pass where PyTorch has the fused kernel."""
+def _add_relu_out(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
+                  alpha: float = 1.0) -> None:
+    """``out = relu(a + alpha b)`` in one pass where PyTorch has the fused kernel."""
     fused = getattr(torch.ops.aten._add_relu, "out", None) if hasattr(
         torch.ops.aten, "_add_relu") else None
     if fused is not None:
         try:
-            fused(a, b, out=out)
+            fused(a, b, alpha=alpha, out=out)
             return
         except (RuntimeError, TypeError):
             pass
-    torch.relu_(torch.add(a, b, out=out))
+    torch.relu_(torch.add(a, b, alpha=alpha, out=out))
 
 
 def _combine(B: torch.Tensor, c: list[float], dest: torch.Tensor) -> None:
