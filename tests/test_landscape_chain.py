@@ -308,6 +308,8 @@ def test_chain_grid_rows_mixed_run_by_run(act):
                 parts = np.concatenate([fast.evaluate_points(C[:11])["loss"],
                                         fast.evaluate_points(C[11:])["loss"]])
                 assert np.array_equal(parts, got["loss"])  # rows cut by a call: same bits
+                pick = [5, 12, 3, 7]                            # scattered points: same bits
+                assert np.array_equal(fast.evaluate_points(C[pick])["loss"], got["loss"][pick])
                 if fast._chain.per_point:
                     continue
                 fast._chain.scaled_cache_limit = 0          # nothing kept: the same bits
