@@ -329,3 +329,27 @@ def test_passes_hold_whole_rows():
                                   (28, 31), (31, 34), (34, 35)]
     assert fast._passes(C, 16) == [(0, 14), (14, 28), (28, 35)]
     assert fast._passes(C[2:], 16) == [(0, 12), (12, 26), (26, 33)]
+
+
+def test_workspace_buffers_pass_to_the_next_workspace_only_when_free(monkeypatch):
+    from deepscope.instruments.landscape import _chain
+
+    RECYCLER = _chain._Recycler()
+    monkeypatch.setattr(_chain, "RECYCLER", RECYCLER)
+    Workspace = _chain.Workspace
+    like = torch.zeros(1)
+    ws = Workspace()
+    a = ws.get("a", (1 << 19,), like)                 # 2 MiB
+    ws.get("a", (1 << 20,), like)                     # replaced: `a` may still be read
+    assert all(b.data_ptr() != a.data_ptr() for b in RECYCLER._free)
+    big = ws.get("a", (1 << 20,), like)
+    ptr = big.data_ptr()
+    del ws, big                                       # gone: its buffers are free
+    ws2 = Workspace()
+    assert ws2.get("b", (1 << 20,), like).data_ptr() == ptr
+    assert ws2.get("c", (1 << 20,), like).data_ptr() != ptr   # one owner at a time
+    model = seeded(MLP((6, 9, 3)).double())
+    dirs = random_directions(model, 2, seed=0)
+    first = evaluate_grid(model, "ce", data(), dirs, grid=(6, 5)).loss
+    again = evaluate_grid(model, "ce", data(), dirs, grid=(6, 5)).loss   # recycled buffers
+    assert np.array_equal(first, again)
