@@ -756,15 +756,14 @@ class LandscapeEvaluator:
         """Consecutive passes of at most ``step`` points; on the chain path, passes hold whole
         runs of points that differ only in the last coefficient (a grid's rows: see
         ``ChainPlan._mix_runs``), with ``step`` raised to one run when runs are up to twice
-        as long."""
+        as long (unless ``points_per_pass`` fixes it)."""
         m = len(coeffs)
-        if self._chain is None or self._chain.per_point or self.points_per_pass is not None \
-                or m == 0 or self.K < 2:
+        if self._chain is None or self._chain.per_point or m == 0 or self.K < 2:
             return [(s, min(s + step, m)) for s in range(0, m, step)]
         change = np.flatnonzero(np.any(coeffs[1:, :-1] != coeffs[:-1, :-1], axis=1)) + 1
         bounds = [0, *change.tolist(), m]
         longest = max(b - a for a, b in zip(bounds[:-1], bounds[1:]))
-        if longest <= 2 * step:
+        if longest <= 2 * step and self.points_per_pass is None:
             step = max(step, longest)
         passes, start = [], 0
         for a, b in zip(bounds[:-1], bounds[1:]):

@@ -241,6 +241,10 @@ def _run_chunks(evaluator: LandscapeEvaluator, coeffs: np.ndarray, shape: tuple[
         # several passes per call, so that a store records the grid every ~128 points
         step = evaluator.chunk_size() if evaluator.method_ == "batched" else 16
         step *= max(1, 128 // step)
+        row = shape[-1]
+        if len(shape) > 1 and row <= 2 * step:
+            step = max(1, round(step / row)) * row   # whole rows per call (the chain path
+            #                                          mixes a grid row at once)
     for start in range(0, len(todo), step):
         idx = todo[start:start + step]
         res = evaluator.evaluate_points(coeffs[idx])
