@@ -2,23 +2,27 @@
 
 For a model that is a chain of ``Linear`` layers and elementwise activations (an
 ``nn.Sequential``, nested ones included, or the zoo's ``MLP``/``DeepLinear``), P points are
-scored together. Four things make this fast on a CPU, where the folded ``(P * n, features)``
-layout of :mod:`._batched` is memory-bound:
+scored together. What makes this fast on a CPU, where the folded ``(P * n, features)`` layout
+of :mod:`._batched` is memory-bound:
 
 - The first varied ``Linear`` sees the input shared by all points and is linear in its weight
-  and bias, so its pre-activations are ``sum_j C[p, j] (B_j^W x + B_j^b)``: the K products
-  ``B_j^W x`` are computed once per data block (and kept across chunks of points), and each chunk
-  mixes them with one ``(P x K) @ (K x n*features)`` product: K multiply-adds per output instead
-  of ``in_features``.
+  and bias, so its pre-activations are ``sum_j C[p, j] A_j`` with ``A_j = B_j^W x + B_j^b``
+  computed once per data block (and kept across chunks of points). A grid's rows share every
+  coefficient but the last, so a row's pre-activations are ``R + t (x) A_{K-1}``: ``R`` once per
+  row, ``t (x) A_{K-1}`` kept for every row, and one pass with the following ReLU fused
+  (:meth:`ChainPlan._mix_runs`; scattered points get the same rounded products and sums,
+  :meth:`ChainPlan._mix_rows`).
 - Deeper layers are one matrix product per point with the samples as the long dimension. Hidden
   activations at least ``rm_min_width`` wide are row-major ``(P, n, features)`` (the faster
   orientation for square and wide products on this CPU), narrower ones feature-major
-  ``(P, features, n)``; wide layers run one product per point rather than a batched product.
+  ``(P, features, n)``. Chains with a layer of ``loop_min_size`` weights or more run point by
+  point (:meth:`ChainPlan._outputs_loop`): the products dominate and one point's activations
+  stay in cache from layer to layer.
 - The last layer writes feature-major logits ``(P, classes, n)``: log-softmax and the masked
   maximum that gives accuracy reduce over a short, strided axis with long contiguous rows,
   several times faster than the row-major ``(P * n, classes)`` reduction.
-- Passes write into reused buffers (:class:`Workspace`), and a bias followed by ReLU is one
-  fused pass.
+- Passes write into reused buffers (:class:`Workspace`, recycled across evaluators), and a bias
+  followed by ReLU is one fused pass.
 
 Chunks of points and blocks of samples are sized so that the working set of a pass stays within a
 cache-sized budget (see :func:`chain_layout`). Nothing here copies or changes the model: layers
