@@ -78,7 +78,9 @@ class _Recycler:
         with self._lock:
             for buf in buffers:
                 size = buf.numel() * buf.element_size()
-                if size >= (1 << 20) and self._bytes + size <= self.limit:
+                # CPU only: CUDA's caching allocator already reuses device memory
+                if buf.device.type == "cpu" and size >= (1 << 20) \
+                        and self._bytes + size <= self.limit:
                     self._free.append(buf)
                     self._bytes += size
 
