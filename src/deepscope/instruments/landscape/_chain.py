@@ -707,6 +707,8 @@ def chain_layout(widths: list[int], first: int, K: int, n_max: int, itemsize: in
     stay in the last-level cache run several times faster than larger ones, whose elementwise
     work (mixing, activation, log-softmax) is memory-bound. Points per pass come first (fewer,
     larger passes), then the samples are split into blocks when one point does not fit.
+    ``per_point`` (:meth:`ChainPlan._outputs_loop`): the working set is one point's, and the
+    points per pass only size the buffer of outputs.
     """
     wide = max(widths)
     if per_point:
