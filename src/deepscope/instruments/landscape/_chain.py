@@ -188,7 +188,6 @@ class ChainPlan:
         #: mix run by run (:meth:`_mix_runs`) when runs are this long on average, else the
         #: whole pass at once (:meth:`_mix_rows`); both give the same bits
         self.runs_min = 4
-        self.relu_done = False
 
     @classmethod
     def build(cls, module: nn.Module, basis: dict[str, torch.Tensor]) -> ChainPlan:
@@ -344,6 +343,24 @@ class ChainPlan:
         if relu:
             out.relu_()
 
+    def _lead_sum(self, flat: torch.Tensor, lead: tuple, key: object) -> torch.Tensor:
+        """``R = sum_{j<K-1} lead_j A_j`` as rounded products, then sums (the order of
+        :meth:`_mix_rows`), kept while ``(key, lead)`` stays the same (a grid row); never kept
+        without a key (the samples are then unnamed)."""
+        K = flat.shape[0]
+        pkey = (key, lead)
+        if self._partial is None or self._partial[0] != pkey or key[0] is None:
+            if K == 2 and lead[0] == 1.0:
+                R = flat[0]
+            else:
+                R = self.workspace.get("lead_sum", tuple(flat.shape[1:]), flat)
+                tmp = self.workspace.get("lead_tmp", tuple(flat.shape[1:]), flat)
+                torch.mul(flat[0], lead[0], out=R)
+                for j in range(1, K - 1):
+                    R.add_(torch.mul(flat[j], lead[j], out=tmp))
+            self._partial = (pkey, R)
+        return self._partial[1]
+
     def _mix_runs(self, flat: torch.Tensor, runs: list, key: object, out: torch.Tensor,
                   relu: bool) -> None:
         """``out[p] = sum_j C[p, j] A_j`` run by run: ``R + S`` with ``R`` the run's leading
@@ -374,18 +391,7 @@ class ChainPlan:
                 if kept:
                     self._scaled[skey] = S
                     self._scaled_bytes += size
-            pkey = (key, lead)
-            if self._partial is None or self._partial[0] != pkey:
-                if K == 2 and lead[0] == 1.0:
-                    R = flat[0]
-                else:
-                    R = self.workspace.get("run_partial", tuple(flat.shape[1:]), flat)
-                    tmp = self.workspace.get("run_tmp", tuple(flat.shape[1:]), flat)
-                    torch.mul(flat[0], lead[0], out=R)
-                    for j in range(1, K - 1):   # rounded products, then sums (_mix_rows)
-                        R.add_(torch.mul(flat[j], lead[j], out=tmp))
-                self._partial = (pkey, R)
-            R = self._partial[1]
+            R = self._lead_sum(flat, lead, key)
             dest = out[start:stop]
             if relu:
                 _add_relu_out(S, R, dest)
@@ -398,7 +404,8 @@ class ChainPlan:
         """One Linear layer. ``layout`` of the input: ``"shared"`` (n, in), ``"rm"`` (P, n, in)
         or ``"fm"`` (P, in, n); output feature-major (P, out, n) when ``fm``, else row-major
         (P, n, out). Returns the output without its bias, and the bias still to add (shaped to
-        broadcast) or None: the caller fuses it with the activation. ``buf``: the workspace
+        broadcast) or None: the caller fuses it with the activation; and whether the ReLU
+        that follows (``relu_next``) was applied with the mixing. ``buf``: the workspace
         buffer to write into, or None for a fresh tensor."""
         lin = step.module
         P, K = C.shape
@@ -426,15 +433,14 @@ class ChainPlan:
                     self._mix_runs(flat, runs, (key, fm), out.view(P, -1), fuse)
                 else:
                     self._mix_rows(flat, C, out.view(P, -1), fuse)
-                self.relu_done = fuse
-                return out, bias
+                return out, bias, fuse
             if step.weight is not None:
                 W = self._get(weights, C, step.weight)
                 out = torch.matmul(W, x.T) if fm else torch.matmul(x, W.transpose(1, 2))
             else:
                 out = (torch.mm(lin.weight, x.T) if fm else torch.mm(x, lin.weight.T))
                 out = out.unsqueeze(0).expand(P, -1, -1).contiguous()
-            return out, bias
+            return out, bias, False
         src = h if layout == ("fm" if fm else "rm") else h.transpose(1, 2)
         if step.weight is not None:
             W = self._get(weights, C, step.weight)
@@ -453,7 +459,7 @@ class ChainPlan:
                 out = torch.bmm(a, b, out=dest)
         else:
             out = torch.matmul(lin.weight, src) if fm else torch.matmul(src, lin.weight.T)
-        return out, bias
+        return out, bias, False
 
     # ------------------------------------------------------------------ forward
     def outputs(self, C: torch.Tensor, X: torch.Tensor, key: object = None,
@@ -501,10 +507,10 @@ class ChainPlan:
                 buf = f"layer{i}" if (reuse or i != last) else None
                 relu_next = i + 1 < len(self.steps) and self.steps[i + 1].kind == "act" \
                     and type(self.steps[i + 1].module) is nn.ReLU
-                self.relu_done = False
-                h, bias = self._linear(step, h, layout, fm, C, key, weights, buf, relu_next)
+                h, bias, relu_done = self._linear(step, h, layout, fm, C, key, weights, buf,
+                                                  relu_next)
                 layout, fresh = ("fm" if fm else "rm"), True
-                skip = i + 1 if self.relu_done else -1
+                skip = i + 1 if relu_done else -1
             else:
                 mod = step.module
                 if type(mod) is nn.ReLU and fresh and layout != "shared":
@@ -633,23 +639,11 @@ class ChainPlan:
             if relu:
                 dest.relu_()
             return
-        pkey = (key, tuple(c[:-1]))
-        if self._partial is None or self._partial[0] != pkey or key[0] is None:
-            if K == 2 and c[0] == 1.0:
-                R = flatA[0]
-            else:
-                R = self.workspace.get("loop_partial", tuple(flatA.shape[1:]), flatA)
-                if c[0] == 1.0:
-                    R.copy_(flatA[0])
-                else:
-                    torch.mul(flatA[0], c[0], out=R)
-                for j in range(1, K - 1):
-                    R.add_(flatA[j], alpha=c[j])
-            self._partial = (pkey, R)
+        R = self._lead_sum(flatA, tuple(c[:-1]), key)
         if relu:
-            _add_relu_out(self._partial[1], flatA[K - 1], dest, c[K - 1])
+            _add_relu_out(R, flatA[K - 1], dest, c[K - 1])
         else:
-            torch.add(self._partial[1], flatA[K - 1], alpha=c[K - 1], out=dest)
+            torch.add(R, flatA[K - 1], alpha=c[K - 1], out=dest)
 
 
 def _add_relu_out(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,

@@ -457,8 +457,6 @@ class LandscapeEvaluator:
     def _unit_point(self, row: torch.Tensor, need: bool) -> tuple[dict, dict]:
         """:meth:`_exact_point` at a basis vector (a grid's centre, an interpolation's end),
         kept: a grid asks for its centre twice."""
-        if self.method_ == "exact" and not bool(((row != 0).sum() == 1) & ((row == 1).sum() == 1)):
-            return self._exact_point(row, need)
         j = int(torch.argmax(row))
         hit = self._unit_cache.get(j)
         if hit is None:
@@ -733,13 +731,13 @@ class LandscapeEvaluator:
         values = {k: np.empty(n) for k in self.metric_names}
         errors = {k: np.full(n, np.nan) for k in self.metric_names} if need else {}
         unit = (((C != 0).sum(1) == 1) & ((C == 1).sum(1) == 1)).cpu().numpy()
-        if self.method_ == "exact":
-            unit[:] = True
-        exact_rows = np.flatnonzero(unit).tolist()
-        other = np.flatnonzero(~unit).tolist()
+        exact = np.ones_like(unit) if self.method_ == "exact" else unit
+        exact_rows = np.flatnonzero(exact).tolist()
+        other = np.flatnonzero(~exact).tolist()
         with torch.no_grad():
             for i in exact_rows:
-                self._store(values, errors, [i], *self._unit_point(C[i], need))
+                res = self._unit_point(C[i], need) if unit[i] else self._exact_point(C[i], need)
+                self._store(values, errors, [i], *res)
             step = self.chunk_size() if other else 1
             chunk = self._chain_chunk if self._chain is not None else self._batched_chunk
             for start, stop in self._passes(np.asarray(coeffs, dtype=np.float64)[other], step):
