@@ -19,10 +19,13 @@ from deepscope.landscape import (
 from deepscope.models import MLP, DeepLinear
 
 
-@pytest.fixture(autouse=True, params=["passes", "per_point"])
+@pytest.fixture(autouse=True, params=["passes", "per_point", "compiled"])
 def chain_mode(request, monkeypatch):
-    """Every test runs twice: points in passes, and point by point (the path that chains with
-    large layers take, forced here on small ones)."""
+    """Every test runs three times: points in passes and point by point (the path that chains
+    with large layers take, forced here on small ones), both through torch operators; and with
+    the compiled cross-entropy pass where it applies (``Linear -> ReLU -> Linear``)."""
+    if request.param != "compiled":
+        monkeypatch.setattr(LandscapeEvaluator, "compiled_head", False)
     if request.param == "per_point":
         monkeypatch.setattr(ChainPlan, "loop_min_size", 1)
     return request.param
@@ -134,8 +137,10 @@ def test_chain_sample_blocks_and_single_point_passes(chain_mode):
     model = seeded(nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).double())
     batches = data(n=900, sizes=(600, 300))
     fast, slow = evaluators(model, "ce", batches, cache_bytes=2 * 16 * 8 * 256)
-    # 256 samples per block; one point per pass (point by point: the outputs of two fit)
-    assert fast.chain_layout() == ((1, 256) if chain_mode == "passes" else (2, 256))
+    # 256 samples per block; one point per pass (point by point: the outputs of two fit); the
+    # compiled pass blocks samples itself and takes whole batches and many points
+    assert fast.chain_layout() == {"passes": (1, 256), "per_point": (2, 256),
+                                   "compiled": (1024, 600)}[chain_mode]
     C = points(2, n=5)
     got, want = fast.evaluate_points(C), slow.evaluate_points(C)
     for name in want:

@@ -461,6 +461,45 @@ class ChainPlan:
             out = torch.matmul(lin.weight, src) if fm else torch.matmul(src, lin.weight.T)
         return out, bias, False
 
+    # ------------------------------------------------------------------ fused head
+    def fused_head(self) -> tuple[_Step, _Step] | None:
+        """``(first, last)`` Linear steps when the chain is ``Linear -> ReLU -> Linear`` (a
+        leading Flatten allowed) with the first layer's weight varied and mixed from its cached
+        products: the shape :mod:`._fused` scores in one compiled pass. Else None."""
+        steps = self.steps[1:] if self.steps and self.steps[0].kind == "flatten" else self.steps
+        if len(steps) != 3 or any(s.kind == "flatten" for s in steps):
+            return None
+        first, act, last = steps
+        if first.kind != "linear" or last.kind != "linear" or act.kind != "act" \
+                or type(act.module) is not nn.ReLU or first.weight is None \
+                or self.K > first.module.in_features:
+            return None
+        return first, last
+
+    def ce_fused(self, C: torch.Tensor, X: torch.Tensor, y: torch.Tensor, key: object,
+                 weights: dict[str, torch.Tensor], accuracy: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-sample cross-entropy (P, n) and hits of the points C on (X, y) for a
+        :meth:`fused_head` chain, in one compiled pass (:func:`._fused.ce_pass`)."""
+        from . import _fused
+
+        first, last = self.fused_head()
+        n = int(X.shape[0])
+        x = X.reshape(n, -1)
+        A = self._first_layer(first, x, key, True)
+        lin0, lin1 = first.module, last.module
+        b1 = lin0.bias if first.bias is None and lin0.bias is not None else None
+        P = int(C.shape[0])
+        W = weights[last.weight] if last.weight is not None else \
+            lin1.weight.unsqueeze(0).expand(P, -1, -1)
+        if last.bias is not None:
+            b2 = weights[last.bias]
+        elif lin1.bias is not None:
+            b2 = lin1.bias.unsqueeze(0).expand(P, -1)
+        else:
+            b2 = torch.zeros(P, lin1.out_features, dtype=A.dtype, device=A.device)
+        return _fused.ce_pass(A, C, b1, W, b2, y, accuracy)
+
     # ------------------------------------------------------------------ forward
     def outputs(self, C: torch.Tensor, X: torch.Tensor, key: object = None,
                 weights: dict[str, torch.Tensor] | None = None,

@@ -177,7 +177,14 @@ class LandscapeEvaluator:
         points_per_pass: points per batched forward pass (default: from available memory).
         max_memory: bytes the activations of one pass may take (default: a quarter of the
             available memory, at most 512 MiB).
+
+    A chain ``Linear -> ReLU -> Linear`` scored by cross-entropy (and accuracy) on the CPU runs
+    as one compiled pass per chunk of points (:mod:`._fused`); set the class attribute
+    ``compiled_head = False`` to score it through the torch operators instead.
     """
+
+    #: score ``Linear -> ReLU -> Linear`` chains with the compiled cross-entropy pass
+    compiled_head = True
 
     def __init__(self, model: nn.Module, loss_fn: Any, data: Any, basis: torch.Tensor, *,
                  bn: str = "frozen", metrics: dict[str, Callable] | None = None,
@@ -241,6 +248,9 @@ class LandscapeEvaluator:
         self.cache_bytes = int(cache_bytes)
         self._masks: dict = {}
         self._fused: bool | None = None
+        self._kernel: bool | None = None
+        #: why the compiled cross-entropy pass is not used, when it was tried and refused
+        self.kernel_reason_: str | None = None
         self._layout: tuple | None = None
         self._unit_cache: dict[int, tuple[dict, dict]] = {}
         if method in ("batched", "auto"):
@@ -373,6 +383,15 @@ class LandscapeEvaluator:
                                      self.points_per_pass, self._chain.per_point)
         if self.metrics or not self._chain_fusable():
             block = max(self.problem.counts)  # user metrics and losses see whole batches
+        if self._kernel_ok():
+            # one compiled pass keeps its working set in cache by itself; a pass's output is
+            # its per-sample losses (and hits)
+            n_max = max(self.problem.counts)
+            block = n_max
+            if self.points_per_pass is None:
+                per_point = n_max * torch.finfo(self.problem.dtype).bits // 8 * (
+                    2 if self.accuracy else 1)
+                points = int(min(1024, max(1, (64 << 20) // max(per_point, 1))))
         self._layout = (key, (points, block))
         return points, block
 
@@ -594,6 +613,52 @@ class LandscapeEvaluator:
         self._fused = fused
         return fused
 
+    def _kernel_ok(self) -> bool:
+        """Whether the chain's cross-entropy (and accuracy) come from one compiled pass
+        (:mod:`._fused`): a ``Linear -> ReLU -> Linear`` chain on the CPU, float32 or float64,
+        a per-sample cross-entropy with integer labels and no user metrics."""
+        if self._kernel is not None:
+            return self._kernel
+        ok = False
+        pr = self.problem
+        if self.compiled_head and self._chain is not None and not self.metrics \
+                and pr.loss_kind == "ce" \
+                and pr.device.type == "cpu" and pr.dtype in (torch.float32, torch.float64) \
+                and self._chain.fused_head() is not None and self._chain_fusable():
+            from . import _fused
+
+            last = self._chain.fused_head()[1].module
+            ok = _fused.supported(self.K, last.out_features, pr.dtype)
+            if ok:
+                try:
+                    ok = self._probe_kernel()
+                except Exception as exc:  # noqa: BLE001 - e.g. numba cannot compile here
+                    ok = False
+                    self.kernel_reason_ = f"{type(exc).__name__}: {exc}"
+        self._kernel = ok
+        return ok
+
+    def _probe_kernel(self) -> bool:
+        """The compiled pass against the chain's torch operators at two points on a few
+        samples (compiling it on first use); a disagreement turns it off."""
+        pr = self.problem
+        batch = pr.cast_batch(pr.batches[0])
+        X = (batch[0] if isinstance(batch, (tuple, list)) else batch)[:64]
+        y = pr.target(batch)[:64].long()
+        rows = [[1.0] + [0.37] * (self.K - 1), [0.8] + [-0.21] * (self.K - 1)]
+        C = torch.tensor(rows, dtype=pr.dtype, device=pr.device)
+        weights = self._chain.point_weights(C)
+        s, _ = self._chain.ce_fused(C, X, y, None, weights, False)
+        out = self._chain.outputs(C, X, key=None, weights=weights)
+        P, n = int(C.shape[0]), int(X.shape[0])
+        ref = -torch.log_softmax(out, 1).gather(1, y[None, None].expand(P, 1, n)).squeeze(1)
+        tol = 1e-9 if pr.dtype == torch.float64 else 1e-3
+        err = float(((s - ref).abs() / (1 + ref.abs())).max())
+        if not err <= tol:
+            self.kernel_reason_ = f"the compiled pass differs from the operators by {err:.3g}"
+            return False
+        return True
+
     def _chain_chunk(self, C: torch.Tensor, need: bool) -> tuple[dict, dict]:
         """Metrics of the points C through the feature-major chain (see :mod:`._chain`).
 
@@ -605,7 +670,8 @@ class LandscapeEvaluator:
         P = int(C.shape[0])
         _, block = self.chain_layout()
         fused = self._chain_fusable()
-        weights = None if self._chain.per_point else self._chain.point_weights(C)
+        kernel = self._kernel_ok()
+        weights = self._chain.point_weights(C) if kernel or not self._chain.per_point else None
         sums = {k: torch.zeros(P, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
         samples: dict[str, list] = {k: [] for k in self.metric_names}
         for bi, (batch, count) in enumerate(zip(pr.batches, pr.counts)):
@@ -622,9 +688,13 @@ class LandscapeEvaluator:
                 stop = min(start + block, count)
                 Xb = X if (start, stop) == (0, count) else X[start:stop]
                 yb = y if (start, stop) == (0, count) else y[start:stop]
-                out = self._chain.outputs(C, Xb, key=(bi, start, stop), weights=weights,
-                                          reuse=True)
-                s, hits = self._chain_per_sample(out, yb, (bi, start, stop))
+                if kernel:
+                    s, hits = self._chain.ce_fused(C, Xb, yb, (bi, start, stop), weights,
+                                                   self.accuracy)
+                else:
+                    out = self._chain.outputs(C, Xb, key=(bi, start, stop), weights=weights,
+                                              reuse=True)
+                    s, hits = self._chain_per_sample(out, yb, (bi, start, stop))
                 sums["loss"] += s.sum(1)
                 if need:
                     samples["loss"].append(s)
