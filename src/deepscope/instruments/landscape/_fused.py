@@ -44,19 +44,19 @@ from numba import prange
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-#: samples per task: ``classes x BLOCK`` accumulators stay in L1
+#: samples per task: ``classes x BLOCK`` accumulators stay in L1 (the kernel body writes
+#: 256 and 8 as literals, so that LLVM sees constant offsets; keep them in step)
 BLOCK = 256
 #: hidden units per group (one HB-term update of every class row)
 HB = 8
 #: the largest class count and number of directions the fast path takes
 MAX_CLASSES = 256
 MAX_K = 16
+#: scratch rows of the loss stage: max, sum of exponentials, target logit, a flag for NaN or
+#: +inf, and the count of classes before the target that reach the maximum
+_LOSS_ROWS = 5
 
 _lock = threading.Lock()
-
-# scratch rows of the loss stage (offsets in units of BLOCK)
-_MX, _SE, _TT, _BD, _BV, _BI, _BN = range(7)
-_LOSS_ROWS = 7
 
 
 def _as(value, like):  # pragma: no cover - replaced by the overload inside numba
@@ -124,7 +124,7 @@ def _ce_kernel(Af, K, Hp, n, Cc, b1, W, b2, y, so, ho, want_hits, cst, ACC, ZS, 
         z1, z2, z3 = np.uint64(256), np.uint64(512), np.uint64(768)
         z4, z5, z6, z7 = np.uint64(1024), np.uint64(1280), np.uint64(1536), np.uint64(1792)
         rMX, rSE, rTT, rBD = np.uint64(0), np.uint64(256), np.uint64(512), np.uint64(768)
-        rBV, rBI, rBN = np.uint64(1024), np.uint64(1280), np.uint64(1536)
+        rEQ = np.uint64(1024)
         for c in range(NC):
             oc = np.uint64(c * 256)
             bc = b2[p, c]
@@ -196,12 +196,7 @@ def _ce_kernel(Af, K, Hp, n, Cc, b1, W, b2, y, so, ho, want_hits, cst, ACC, ZS, 
             L[rSE + i] = zero
             L[rTT + i] = v
             L[rBD + i] = zero if v < inf else one
-        if want_hits:
-            for i in range(um):
-                v = S[i]
-                L[rBV + i] = v
-                L[rBI + i] = zero
-                L[rBN + i] = zero if v == v else one
+            L[rEQ + i] = zero
         for c in range(1, NC):
             oc = np.uint64(c * 256)
             for i in range(um):
@@ -210,20 +205,13 @@ def _ce_kernel(Af, K, Hp, n, Cc, b1, W, b2, y, so, ho, want_hits, cst, ACC, ZS, 
                 L[rMX + i] = v if v > mo else mo
                 L[rTT + i] = v if y[us0 + i] == c else L[rTT + i]
                 L[rBD + i] = L[rBD + i] if v < inf else one
-            if want_hits:
-                cf = _as(c, one)
-                for i in range(um):
-                    v = S[oc + i]
-                    nan = v != v
-                    bvo = L[rBV + i]
-                    take = (L[rBN + i] == zero) & ((v > bvo) | nan)
-                    L[rBV + i] = v if take else bvo
-                    L[rBI + i] = cf if take else L[rBI + i]
-                    L[rBN + i] = one if nan else L[rBN + i]
         for c in range(NC):
             oc = np.uint64(c * 256)
             for i in range(um):
                 x = S[oc + i] - L[rMX + i]
+                # classes before the target that reach the maximum (argmax takes the first)
+                eq = one if x == zero else zero
+                L[rEQ + i] = L[rEQ + i] + (eq if y[us0 + i] > c else zero)
                 x = x if x > xmin else xmin
                 k = np.int32(x * (-inv_ln2) + half)
                 kf = _as(k, one)
@@ -282,8 +270,22 @@ def _ce_kernel(Af, K, Hp, n, Cc, b1, W, b2, y, so, ho, want_hits, cst, ACC, ZS, 
         for i in range(um):
             so[uo + i] = L[rSE + i]
         if want_hits:
+            # finite logits: a hit is the target reaching the maximum first
             for i in range(um):
-                ho[uo + i] = one if L[rBI + i] == _as(y[us0 + i], one) else zero
+                first = (L[rTT + i] == L[rMX + i]) & (L[rEQ + i] == zero)
+                ho[uo + i] = one if first else zero
+            # NaN, +inf or all -inf (rare): torch.argmax's rule, the first maximum with NaN
+            # counting as the maximum, class by class
+            for i in range(um):
+                if L[rBD + i] != zero or L[rMX + i] == -inf:
+                    best = S[i]
+                    bi = 0
+                    for c in range(1, NC):
+                        v = S[np.uint64(c * 256) + i]
+                        if best == best and (v != v or v > best):
+                            best = v
+                            bi = c
+                    ho[uo + i] = one if bi == y[us0 + i] else zero
 
 
 _LN2HI = 0.693145751953125     # 11 significant bits
