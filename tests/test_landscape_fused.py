@@ -155,3 +155,55 @@ def test_a_failing_compiled_pass_falls_back_to_the_operators(failure, monkeypatc
     assert ("no compiler" if failure == "raises" else "differs") in ev.kernel_reason_
     want = LandscapeEvaluator(model, "ce", (X, y), basis, method="exact").evaluate_points(C)
     np.testing.assert_allclose(got, want["loss"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype,big", [(torch.float64, 1e3), (torch.float64, 1e17),
+                                       (torch.float32, 1e8)])
+def test_large_logits_keep_the_loss(dtype, big):
+    """A confident sample's loss is small next to its logits: computed as log_softmax does,
+    ``log(sum) - (l_y - max)``, not ``(max + log(sum)) - l_y``, which rounds it away."""
+    A = torch.ones(1, 1, 3, dtype=dtype)
+    b2 = torch.tensor([[big, big, big - 4]], dtype=dtype)
+    y = torch.tensor([0, 1, 2])
+    s, _ = _fused.ce_pass(A, torch.ones(1, 1, dtype=dtype), None,
+                          torch.zeros(1, 3, 1, dtype=dtype), b2, y, False)
+    want = -torch.log_softmax(b2[:, :, None].expand(1, 3, 3), 1).gather(
+        1, y[None, None]).squeeze(1)
+    np.testing.assert_allclose(s.numpy(), want.numpy(), rtol=1e-13 if dtype == torch.float64
+                               else 1e-6)
+
+
+def test_shifted_logits_through_the_evaluator():
+    """Adding a constant to every logit leaves the cross-entropy unchanged; the compiled pass
+    must keep it to 1e-12 against the loop even with a large shift."""
+    gen = torch.Generator().manual_seed(5)
+    model = nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 4)).double()
+    with torch.no_grad():
+        model[2].bias.add_(1e5)
+    X = torch.randn(200, 6, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 4, (200,), generator=gen)
+    dirs = random_directions(model, 2, seed=2)
+    fast = evaluate_grid(model, "ce", (X, y), dirs, grid=(5, 4), span=(-1, 1))
+    slow = evaluate_grid(model, "ce", (X, y), dirs, grid=(5, 4), span=(-1, 1), method="exact")
+    np.testing.assert_allclose(fast.loss, slow.loss, rtol=1e-12, atol=0)
+
+
+def test_passes_stay_within_max_memory():
+    """Wide layers: each pass's last-layer weights, first-layer products and outputs fit in
+    ``max_memory`` (the layout used to take 1024 points of 512 x 256 weights at once)."""
+    model = nn.Sequential(nn.Linear(50, 512), nn.ReLU(), nn.Linear(512, 256)).double()
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(500, 50, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 256, (500,), generator=gen)
+    dirs = random_directions(model, 2, seed=0)
+    basis = torch.cat([torch.cat([p.detach().reshape(-1) for p in model.parameters()])[None],
+                       dirs.vectors])
+    mem = 16 << 20
+    ev = LandscapeEvaluator(model, "ce", (X, y), basis, method="batched", max_memory=mem)
+    assert ev._kernel_ok()
+    points, block = ev.chain_layout()
+    per_point = (2 * (256 * 512 + 256) + block * 2) * 8
+    assert points * per_point <= mem and 2 * 512 * block * 8 <= mem
+    C = np.array([[1.0, 0.3, -0.2], [1.0, -0.1, 0.4]])
+    want = LandscapeEvaluator(model, "ce", (X, y), basis, method="exact").evaluate_points(C)
+    np.testing.assert_allclose(ev.evaluate_points(C)["loss"], want["loss"], rtol=1e-12)

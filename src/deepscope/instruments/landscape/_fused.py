@@ -127,9 +127,8 @@ def _ce_kernel(Af, K, Hp, n, Cc, b1, W, b2, y, so, ho, want_hits, cst, ACC, ZS, 
         rEQ = np.uint64(1024)
         for c in range(NC):
             oc = np.uint64(c * 256)
-            bc = b2[p, c]
             for i in range(um):
-                S[oc + i] = bc
+                S[oc + i] = zero
         for hc in range(0, Hp, 8):
             hb = min(8, Hp - hc)
             for k in range(hb):
@@ -189,6 +188,13 @@ def _ce_kernel(Af, K, Hp, n, Cc, b1, W, b2, y, so, ho, want_hits, cst, ACC, ZS, 
                         wk = W[p, c, hc + k]
                         for i in range(um):
                             S[oc + i] = S[oc + i] + wk * Z[oz + i]
+        # the bias after the products, as a Linear layer adds it (a large bias then does not
+        # take the products' low bits)
+        for c in range(NC):
+            oc = np.uint64(c * 256)
+            bc = b2[p, c]
+            for i in range(um):
+                S[oc + i] = S[oc + i] + bc
         # the loss: max, target logit and bad flags, then the sum of exponentials, then log
         for i in range(um):
             v = S[i]
@@ -264,7 +270,7 @@ def _ce_kernel(Af, K, Hp, n, Cc, b1, W, b2, y, so, ho, want_hits, cst, ACC, ZS, 
                             * u2 + g5) * u2 + g4) * u2 + g3) * u2 + g2) * u2 + g1) * u2 + g0
             lg = ex * ln2hi + (ex * ln2lo + (two * u) * ser)
             mxi = L[rMX + i]
-            v = (mxi + lg) - L[rTT + i]
+            v = lg - (L[rTT + i] - mxi)     # as log_softmax: (l_y - max) first
             bad = (L[rBD + i] != zero) | (mxi == -inf)
             L[rSE + i] = v if not bad else (mxi - mxi) * inf
         for i in range(um):

@@ -384,14 +384,22 @@ class LandscapeEvaluator:
         if self.metrics or not self._chain_fusable():
             block = max(self.problem.counts)  # user metrics and losses see whole batches
         if self._kernel_ok():
-            # one compiled pass keeps its working set in cache by itself; a pass's output is
-            # its per-sample losses (and hits)
+            # one compiled pass keeps its working set in cache by itself; what a pass holds is
+            # the first layer's products (K x hidden per sample), each point's last layer (and
+            # the temporary that mixes it) and its per-sample losses (and hits), all within
+            # max_memory (default 64 MiB)
             n_max = max(self.problem.counts)
-            block = n_max
+            itemsize = torch.finfo(self.problem.dtype).bits // 8
+            mem = int(self.max_memory) if self.max_memory is not None else 64 << 20
+            first, last = self._chain.fused_head()
+            hidden, classes = first.module.out_features, last.module.out_features
+            per_sample = self.K * hidden * itemsize
+            block = n_max if per_sample * n_max <= mem else min(max(mem // per_sample, 256),
+                                                                 n_max)
             if self.points_per_pass is None:
-                per_point = n_max * torch.finfo(self.problem.dtype).bits // 8 * (
-                    2 if self.accuracy else 1)
-                points = int(min(1024, max(1, (64 << 20) // max(per_point, 1))))
+                per_point = (2 * (classes * hidden + classes)
+                             + block * (2 if self.accuracy else 1)) * itemsize
+                points = int(min(1024, max(1, mem // per_point)))
         self._layout = (key, (points, block))
         return points, block
 
