@@ -75,9 +75,10 @@ def _as_impl(value, like):
 def _ce_kernel(Af, K, Hp, n, Cc, b1, W, b2, y, so, ho, want_hits, cst, ACC, ZS, LS):
     """See the module docstring. ``Af``: the basis products (K, Hp, n) flattened; ``so``/``ho``:
     (P, n) flattened outputs; ``ACC`` (threads, NC * BLOCK), ``ZS`` (threads, HB * BLOCK) and
-    ``LS`` (threads, 7 * BLOCK): per-thread scratch. Every array arrives as it is used (no views
-    are made outside the parallel body), so numba marks them noalias and LLVM vectorises the
-    sample loops without run-time overlap checks; indices are unsigned (no wraparound code)."""
+    ``LS`` (threads, _LOSS_ROWS * BLOCK): per-thread scratch. Every array arrives as it is used
+    (no views are made outside the parallel body), so numba marks them noalias and LLVM
+    vectorises the sample loops without run-time overlap checks; indices are unsigned (no
+    wraparound code)."""
     P = Cc.shape[0]
     NC = W.shape[1]
     un = np.uint64(n)

@@ -656,7 +656,7 @@ class LandscapeEvaluator:
         rows = [[1.0] + [0.37] * (self.K - 1), [0.8] + [-0.21] * (self.K - 1)]
         C = torch.tensor(rows, dtype=pr.dtype, device=pr.device)
         weights = self._chain.point_weights(C)
-        s, _ = self._chain.ce_fused(C, X, y, None, weights, False)
+        s, hits = self._chain.ce_fused(C, X, y, None, weights, True)
         out = self._chain.outputs(C, X, key=None, weights=weights)
         P, n = int(C.shape[0]), int(X.shape[0])
         ref = -torch.log_softmax(out, 1).gather(1, y[None, None].expand(P, 1, n)).squeeze(1)
@@ -664,6 +664,13 @@ class LandscapeEvaluator:
         err = float(((s - ref).abs() / (1 + ref.abs())).max())
         if not err <= tol:
             self.kernel_reason_ = f"the compiled pass differs from the operators by {err:.3g}"
+            return False
+        # hits: only where the top two logits are not within rounding of each other
+        top2 = out.topk(2, dim=1).values
+        clear = (top2[:, 0] - top2[:, 1]) > tol * (1 + top2[:, 0].abs())
+        want = (out.argmax(1) == y).to(hits.dtype)
+        if not bool((hits == want)[clear].all()):
+            self.kernel_reason_ = "the compiled pass's accuracy differs from argmax"
             return False
         return True
 
