@@ -14,3 +14,10 @@ class DeepscopeError(Exception):
 
 class UserInputError(DeepscopeError, ValueError):
     """Bad input from the user: the message is one line that names the problem."""
+
+
+class SanityCheckError(DeepscopeError):
+    """A sanity check of an experiment failed: the run is broken, so it has no verdict.
+
+    The CLI reports it in one line with exit status 1 (an error of the run, not of the input).
+    """

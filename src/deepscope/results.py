@@ -1,19 +1,42 @@
 """What an experiment returns: measurements, checks against theory, and a computed verdict.
 
-A :class:`Check` compares one measured number (with its standard error when it is stochastic) to
-the value that theory or the paper gives, under a stated tolerance. Its outcome is computed, never
-written in:
+A :class:`Check` compares one measured number (with its standard error when it is a sampling
+estimate) to the value that theory or the paper gives, under a stated tolerance. Its outcome is
+computed, never written in, by one two-sided rule (equivalence testing in the manner of Schuirmann's
+two one-sided tests, TOST): with deviation ``d`` and standard error ``s``,
 
-- ``kind="exact"``: an identity; passes when ``|measured - expected| <= tolerance``.
-- ``kind="statistical"``: passes when ``|measured - expected| <= tolerance``; when it misses but
-  ``|measured - expected| <= tolerance + 3 * stderr`` the error bar is too wide to decide and the
-  outcome is ``inconclusive``; otherwise it fails.
-- ``kind="directional"``: an ordering. ``comparison="at_most"`` passes when
-  ``measured <= expected`` (``"at_least"``: ``measured >= expected``); with a standard error, a
-  miss within 3 standard errors is ``inconclusive``.
+- ``pass`` when ``d + Z * s <= tolerance``: the whole error bar lies inside the tolerance;
+- ``fail`` when ``d - Z * s > tolerance``: the whole error bar lies outside it;
+- ``inconclusive`` otherwise: the error bar straddles the tolerance, so the budget cannot decide.
 
-The verdict of a result is ``reproduced`` when every check passes, ``not_reproduced`` when any
-check fails, and ``inconclusive`` otherwise (or when there is no check).
+``Z`` (= 2) is stated here and nowhere else. For ``comparison="close"`` the deviation is
+``|measured - expected|`` (divided by ``|expected|`` when ``relative``, and so is ``s``); for an
+ordering, ``comparison="at_most"`` uses ``d = measured - expected`` (positive when the ordering is
+violated) and ``"at_least"`` uses ``d = expected - measured``.
+
+Kinds say where the error bar comes from:
+
+- ``kind="exact"``: a deterministic quantity (a closed form, an enumeration, a fit of a
+  deterministic curve); ``stderr`` must be ``None`` and the tolerance comes from numerical analysis.
+- ``kind="statistical"``: a sampling estimate; ``stderr`` is its sampling error (over seeds,
+  samples or Monte-Carlo draws) and must be given.
+- ``kind="directional"``: an ordering (``at_most``/``at_least``), with or without a sampling error.
+
+A non-finite measured or expected value fails; a non-finite standard error cannot decide
+(``inconclusive``).
+
+Roles say what a check is evidence of:
+
+- ``role="evidence"``: the check would fail if the claim were false. Verdicts come from these only.
+- ``role="sanity"``: an invariant of our own construction or an identity of the implementation.
+  A failed sanity check means the run itself is broken: :attr:`ExperimentResult.verdict` raises
+  :class:`SanityCheckError` instead of giving a verdict.
+
+The verdict is ``reproduced`` when every evidence check passes, ``not_reproduced`` when any
+evidence check fails, and ``inconclusive`` otherwise (or when there is no evidence check).
+
+References:
+    Schuirmann 1987, J. Pharmacokinet. Biopharm. 15:657 (two one-sided tests for equivalence).
 """
 
 from __future__ import annotations
@@ -24,10 +47,17 @@ from typing import Any
 
 import numpy as np
 
+from .errors import SanityCheckError
+
 VERDICTS = ("reproduced", "not_reproduced", "inconclusive")
 KINDS = ("exact", "statistical", "directional")
 COMPARISONS = ("close", "at_most", "at_least")
-N_SIGMA = 3.0
+ROLES = ("evidence", "sanity")
+Z = 2.0
+"""Standard errors on each side of an estimate that must clear (or miss) the tolerance."""
+
+__all__ = ["COMPARISONS", "KINDS", "ROLES", "VERDICTS", "Z", "Check", "ExperimentResult",
+           "Measurement", "SanityCheckError", "compute_verdict", "failed_sanity_checks"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +80,20 @@ class Measurement:
 
 @dataclasses.dataclass(frozen=True)
 class Check:
-    """A measured number against its theoretical or published value."""
+    """A measured number against its theoretical or published value.
+
+    Attributes:
+        name: short identifier, unique within a result.
+        description: what is measured, in words.
+        measured: the measured value.
+        expected: the theoretical or published value (the bound, for an ordering).
+        tolerance: the allowed deviation (relative to ``|expected|`` when ``relative``).
+        kind: ``exact``, ``statistical`` or ``directional`` (see the module docstring).
+        comparison: ``close``, ``at_most`` or ``at_least``.
+        stderr: the sampling standard error of ``measured``; ``None`` for a deterministic value.
+        relative: measure the deviation relative to ``|expected|``.
+        role: ``evidence`` (tests the claim) or ``sanity`` (tests our construction).
+    """
 
     name: str
     description: str
@@ -61,57 +104,89 @@ class Check:
     comparison: str = "close"
     stderr: float | None = None
     relative: bool = False
+    role: str = "evidence"
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"check kind must be one of {KINDS}, got {self.kind!r}")
         if self.comparison not in COMPARISONS:
             raise ValueError(f"comparison must be one of {COMPARISONS}, got {self.comparison!r}")
-        if self.tolerance < 0:
+        if self.role not in ROLES:
+            raise ValueError(f"check role must be one of {ROLES}, got {self.role!r}")
+        if not self.tolerance >= 0:
             raise ValueError("tolerance must be >= 0")
+        if self.kind == "exact" and self.stderr is not None:
+            raise ValueError(f"check {self.name!r}: an exact check has no standard error")
+        if self.kind == "statistical" and self.stderr is None:
+            raise ValueError(f"check {self.name!r}: a statistical check needs its standard error")
+        if self.kind != "directional" and self.comparison != "close":
+            raise ValueError(f"check {self.name!r}: an ordering is kind='directional'")
+        if self.kind == "directional" and self.comparison == "close":
+            raise ValueError(f"check {self.name!r}: a directional check is at_most or at_least")
+
+    def _scale(self) -> float:
+        expected = float(self.expected)
+        return abs(expected) if self.relative and expected != 0 else 1.0
 
     @property
     def deviation(self) -> float:
-        """|measured - expected|, relative to |expected| when ``relative`` is set."""
-        diff = abs(float(self.measured) - float(self.expected))
-        if self.relative:
-            return diff / abs(float(self.expected)) if self.expected != 0 else math.inf
-        return diff
+        """The deviation the rule compares with ``tolerance``.
+
+        ``|measured - expected|`` for ``close``; the signed violation of the ordering
+        (``measured - expected`` for ``at_most``, ``expected - measured`` for ``at_least``)
+        otherwise; divided by ``|expected|`` when ``relative`` is set.
+        """
+        measured, expected = float(self.measured), float(self.expected)
+        if self.relative and expected == 0:
+            return math.inf
+        if self.comparison == "close":
+            diff = abs(measured - expected)
+        elif self.comparison == "at_most":
+            diff = measured - expected
+        else:
+            diff = expected - measured
+        return diff / self._scale()
+
+    @property
+    def error_bar(self) -> float:
+        """``Z`` standard errors on the scale of :attr:`deviation` (0 for a deterministic value)."""
+        if self.stderr is None:
+            return 0.0
+        return Z * abs(float(self.stderr)) / self._scale()
 
     @property
     def outcome(self) -> str:
-        """``pass``, ``fail`` or ``inconclusive``, computed from the numbers."""
+        """``pass``, ``fail`` or ``inconclusive``, computed from the numbers (two-sided rule)."""
         measured, expected = float(self.measured), float(self.expected)
         if not (math.isfinite(measured) and math.isfinite(expected)):
             return "fail"
-        se = 0.0 if self.stderr is None or not math.isfinite(self.stderr) else float(self.stderr)
-        scale = abs(expected) if self.relative and expected != 0 else 1.0
-        if self.comparison == "close":
-            if self.deviation <= self.tolerance:
-                return "pass"
-            margin = self.tolerance + N_SIGMA * se / scale
-            if self.kind != "exact" and se > 0 and self.deviation <= margin:
-                return "inconclusive"
+        deviation, bar = self.deviation, self.error_bar
+        if not math.isfinite(deviation):
             return "fail"
-        sign = 1.0 if self.comparison == "at_most" else -1.0
-        excess = sign * (measured - expected)  # > 0 means the ordering is violated
-        if excess <= self.tolerance * scale:
-            return "pass"
-        if se > 0 and excess <= self.tolerance * scale + N_SIGMA * se:
+        if not math.isfinite(bar):
             return "inconclusive"
-        return "fail"
+        if deviation + bar <= self.tolerance:
+            return "pass"
+        if deviation - bar > self.tolerance:
+            return "fail"
+        return "inconclusive"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["measured"] = _plain(self.measured)
         data["expected"] = _plain(self.expected)
+        data["stderr"] = _plain(self.stderr)
         data["outcome"] = self.outcome
         return data
 
 
 def compute_verdict(checks: list[Check]) -> str:
-    """``reproduced`` if all checks pass, ``not_reproduced`` if any fails, else ``inconclusive``."""
-    outcomes = [c.outcome for c in checks]
+    """The verdict from the evidence checks (sanity checks do not vote).
+
+    ``reproduced`` if every evidence check passes, ``not_reproduced`` if any fails, else (some
+    inconclusive, or no evidence check at all) ``inconclusive``.
+    """
+    outcomes = [c.outcome for c in checks if c.role == "evidence"]
     if not outcomes:
         return "inconclusive"
     if "fail" in outcomes:
@@ -121,17 +196,26 @@ def compute_verdict(checks: list[Check]) -> str:
     return "inconclusive"
 
 
+def failed_sanity_checks(checks: list[Check]) -> list[Check]:
+    """The sanity checks whose outcome is ``fail``."""
+    return [c for c in checks if c.role == "sanity" and c.outcome == "fail"]
+
+
 @dataclasses.dataclass
 class ExperimentResult:
     """The outcome of ``run(config, rng)``.
 
     Attributes:
-        checks: measured-versus-expected comparisons; the verdict is computed from them.
+        checks: measured-versus-expected comparisons; the verdict is computed from the evidence
+            checks among them.
         measurements: named measured quantities (with standard errors where stochastic).
         arrays: named numpy arrays, stored as ``arrays.npz`` (no pickle).
         figures: named matplotlib figures, stored as PNG and SVG and embedded in the report.
         notes: short remarks for the report (how a tolerance was set, caveats).
-        headline: the name of the check shown in the summary table (default: the first).
+        headline: the name of the check shown in the summary table (default: the first
+            evidence check).
+        deviations: how this run departs from the paper's setup (sample sizes, steps,
+            architectures, what was not measured), shown next to the verdict.
     """
 
     checks: list[Check]
@@ -140,24 +224,54 @@ class ExperimentResult:
     figures: dict[str, Any] = dataclasses.field(default_factory=dict)
     notes: list[str] = dataclasses.field(default_factory=list)
     headline: str | None = None
+    deviations: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.checks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"check names must be unique, repeated: {duplicates}")
+        if self.headline is not None:
+            head = next((c for c in self.checks if c.name == self.headline), None)
+            if head is None:
+                raise ValueError(f"headline {self.headline!r} names no check")
+            if head.role != "evidence":
+                raise ValueError(f"headline {self.headline!r} is a sanity check")
 
     @property
     def verdict(self) -> str:
+        """The verdict from the evidence checks.
+
+        Raises:
+            SanityCheckError: a sanity check failed, so the run has no verdict.
+        """
+        failed = failed_sanity_checks(self.checks)
+        if failed:
+            raise SanityCheckError(
+                "sanity check failed (the run is broken, not the claim): "
+                + "; ".join(f"{c.name}: measured {c.measured!r}, expected {c.expected!r} "
+                            f"within {c.tolerance!r}" for c in failed)
+            )
         return compute_verdict(self.checks)
 
     def headline_check(self) -> Check | None:
-        for check in self.checks:
+        evidence = [c for c in self.checks if c.role == "evidence"]
+        for check in evidence:
             if check.name == self.headline:
                 return check
-        return self.checks[0] if self.checks else None
+        return evidence[0] if evidence else None
 
     def to_json(self) -> dict[str, Any]:
-        """Everything but arrays and figures, as JSON types."""
+        """Everything but arrays and figures, as JSON types (evidence checks first)."""
         head = self.headline_check()
+        ordered = ([c for c in self.checks if c.role == "evidence"]
+                   + [c for c in self.checks if c.role == "sanity"])
         return {
             "verdict": self.verdict,
+            "rule": {"z": Z},
             "headline": head.name if head else None,
-            "checks": [c.to_json() for c in self.checks],
+            "checks": [c.to_json() for c in ordered],
+            "deviations": list(self.deviations),
             "measurements": {k: m.to_json() for k, m in self.measurements.items()},
             "notes": list(self.notes),
             "arrays": sorted(self.arrays),
