@@ -1,4 +1,4 @@
-"""Curvature benchmarks against PyHessian 0.1 and hessian-eigenthings 1.0.0a5 (issue 3).
+"""Curvature benchmarks against PyHessian 0.1 and hessian-eigenthings 1.0.0a5.
 
 Run in one process, same model, data and thread count:
 

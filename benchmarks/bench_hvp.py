@@ -1,4 +1,4 @@
-"""HVP time / gradient time for deepscope's HessianOperator (issue 3 benchmark).
+"""HVP time / gradient time for deepscope's HessianOperator.
 
 Models: MLP 784-512-512-10 and a two-conv CNN, batch 1024, float32, cross-entropy, 2 threads.
 Compared: one gradient (torch.autograd.grad), a plain torch.func HVP (jvp of grad), and

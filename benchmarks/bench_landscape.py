@@ -1,4 +1,4 @@
-"""Loss-landscape benchmark against loss-landscapes 3.0.6 (issue 4).
+"""Loss-landscape benchmark against loss-landscapes 3.0.6.
 
 Same process, same model, data and grid: a 31 x 31 filter-normalised random plane on the full
 digits set (1,797 samples), float32, 2 threads. loss-landscapes' ``random_plane`` moves the model's

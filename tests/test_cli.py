@@ -122,3 +122,24 @@ def test_console_script_and_module_entry_points():
         proc = subprocess.run([str(script), "--version"], capture_output=True, text=True,
                               timeout=120)
         assert proc.returncode == 0 and "0.1.0" in proc.stdout
+
+
+def test_failed_sanity_check_exits_1_and_stores_nothing(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    from deepscope import registry
+    from deepscope.results import Check, ExperimentResult
+
+    def broken_run(config, rng):
+        return ExperimentResult(checks=[
+            Check("claim", "the claim holds", 1.0, 1.0, 0.1),
+            Check("n_hidden", "neurons of our own construction", 5, 4, 0, role="sanity"),
+        ])
+
+    spec = dataclasses.replace(registry.get("parameter-counting"), run=broken_run)
+    monkeypatch.setattr(registry, "get", lambda name: spec)
+    out = tmp_path / "broken"
+    status, _, err = run_cli(capsys, "run", "parameter-counting", "--out", str(out))
+    assert status == 1
+    assert_one_line_error(err, "parameter-counting", "sanity check failed", "n_hidden")
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))

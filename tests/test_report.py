@@ -57,6 +57,37 @@ def test_report_escapes_stored_text(reproduction_copy):
     assert "&lt;script&gt;" in html
 
 
+def test_report_escapes_deviations_and_sanity_checks(reproduction_copy):
+    path = reproduction_copy / "parameter-counting" / "result.json"
+    result = json.loads(path.read_text())
+    evil = '<script>alert("d")</script>'
+    result["deviations"] = [evil]
+    sanity = [c for c in result["checks"] if c["role"] == "sanity"]
+    assert sanity, "parameter-counting keeps a sanity check"
+    sanity[0]["description"] = evil
+    path.write_text(json.dumps(result))
+    assert main(["report", str(reproduction_copy)]) == 0
+    html = (reproduction_copy / "report.html").read_text()
+    assert "<script" not in html and html.count("&lt;script&gt;alert(&#34;d&#34;)") == 2
+
+
+def test_report_puts_evidence_first_and_folds_sanity(quick_reproduction):
+    html = (quick_reproduction["out"] / "report.html").read_text()
+    assert 'id="reduced-scale"' in html  # a quick run says its verdicts are at a reduced scale
+    for claim in json.loads((quick_reproduction["out"] / "results.json").read_text())["claims"]:
+        section = html.split(f'<section id="{claim["id"]}">', 1)[1].split("</section>", 1)[0]
+        result = json.loads(
+            (quick_reproduction["out"] / claim["run_dir"] / "result.json").read_text()
+        )
+        evidence = [c["name"] for c in result["checks"] if c["role"] == "evidence"]
+        sanity = [c["name"] for c in result["checks"] if c["role"] == "sanity"]
+        head, _, folded = section.partition('<details class="sanity">')
+        assert all(f"<code class=\"muted\">{n}</code>" in head for n in evidence)
+        assert all(f"<code class=\"muted\">{n}</code>" in folded for n in sanity)
+        assert bool(folded) == bool(sanity)
+        assert "Deviations from the paper" in head
+
+
 def test_corrupt_result_is_refused_and_report_kept(reproduction_copy, capsys):
     report = reproduction_copy / "report.html"
     before = report.read_bytes()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UserInputError
+from .errors import SanityCheckError, UserInputError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 
@@ -269,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         _echo(f"deepscope: error: {exc.format_message()}")
         return EXIT_USAGE
+    except SanityCheckError as exc:  # the run is broken, not the claim: no verdict, exit 1
+        _echo(f"deepscope: error: {exc}")
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         _echo("deepscope: interrupted")
         return 130

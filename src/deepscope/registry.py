@@ -30,7 +30,7 @@ class ExperimentSpec:
         id: stable kebab-case identifier (part of the contract).
         title: short human title.
         claim: the claim tested, in one line.
-        source: where the claim comes from (paper, section, equation; CLAIMS.md entry).
+        source: where the claim comes from (paper, section, equation).
         config_cls: the frozen configuration dataclass.
         run: ``run(config, rng) -> ExperimentResult``.
         citations: bibliography keys (see :mod:`deepscope.citations`).

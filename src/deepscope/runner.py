@@ -18,11 +18,12 @@ import numpy as np
 
 from . import store
 from .config import ExperimentConfig, config_to_dict
-from .errors import UserInputError
+from .errors import SanityCheckError, UserInputError
 from .registry import ExperimentSpec, experiments, get
 from .results import ExperimentResult
 
 Log = Callable[[str], None]
+FULL_RECORD_FILE = "full_preset_results.json"  # in the package: docs/full-preset-results.json
 
 
 def _quiet(_: str) -> None:
@@ -40,11 +41,15 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run ``spec`` with ``config`` and store everything in the new directory ``out``.
 
+    A run that is not at the full preset also stores the recorded full-preset verdict of the
+    same experiment (``full_preset_record``), so that its report can show both.
+
     Returns:
         The stored ``result.json`` content.
 
     Raises:
         UserInputError: ``out`` exists or cannot be written.
+        SanityCheckError: a sanity check failed; nothing is stored at ``out``.
     """
     config_record = {
         "format_version": store.FORMAT_VERSION,
@@ -58,6 +63,10 @@ def run_experiment(
         result = spec.run(config, np.random.default_rng(seed))
         if not isinstance(result, ExperimentResult):
             raise TypeError(f"{spec.id}: run() returned {type(result).__name__}")
+        try:
+            body = result.to_json()
+        except SanityCheckError as exc:
+            raise SanityCheckError(f"{spec.id}: {exc}") from None
         record = {
             "format_version": store.FORMAT_VERSION,
             "id": spec.id,
@@ -69,8 +78,12 @@ def run_experiment(
             "citations": list(spec.citations),
             "preset": preset,
             "seed": seed,
-            **result.to_json(),
+            **body,
         }
+        if not preset.startswith("full"):
+            recorded = full_preset_record(spec.id)
+            if recorded is not None:
+                record["full_preset_record"] = recorded
         return record, result.arrays, result.figures
 
     env = store.environment(seed, spec.citations, argv)
@@ -86,7 +99,41 @@ def select(only: Sequence[str] | None) -> list[ExperimentSpec]:
     return [spec for spec in specs.values() if spec in chosen]
 
 
-def _summary_row(spec: ExperimentSpec, record: dict[str, Any]) -> dict[str, Any]:
+def full_preset_record(experiment_id: str) -> dict[str, Any] | None:
+    """The recorded full-preset outcome of ``experiment_id`` (``None`` when not recorded).
+
+    The record is ``docs/full-preset-results.json`` of the source tree, shipped with the package:
+    ``deepscope reproduce --full`` on a stated machine, with each experiment's verdict, headline
+    check and run time.
+    """
+    record = load_full_preset_record()
+    row = next((r for r in record.get("claims", []) if r.get("id") == experiment_id), None)
+    if row is None:
+        return None
+    return {
+        "verdict": row.get("verdict"),
+        "headline": row.get("headline"),
+        "elapsed_s": row.get("elapsed_s"),
+        "recorded": record.get("host", {}).get("date"),
+        "commit": record.get("host", {}).get("commit"),
+    }
+
+
+def load_full_preset_record() -> dict[str, Any]:
+    """The shipped full-preset record (an empty record when the package has none)."""
+    import json
+    from importlib import resources
+
+    try:
+        text = resources.files("deepscope").joinpath(FULL_RECORD_FILE).read_text("utf-8")
+    except (FileNotFoundError, OSError):
+        return {}
+    data = json.loads(text)
+    return data if isinstance(data, dict) else {}
+
+
+def _summary_row(spec: ExperimentSpec, record: dict[str, Any],
+                 env: dict[str, Any]) -> dict[str, Any]:
     head = next((c for c in record["checks"] if c["name"] == record.get("headline")), None)
     row: dict[str, Any] = {
         "id": spec.id,
@@ -95,7 +142,11 @@ def _summary_row(spec: ExperimentSpec, record: dict[str, Any]) -> dict[str, Any]
         "source": spec.source,
         "verdict": record["verdict"],
         "run_dir": spec.id,
+        "elapsed_s": env.get("elapsed_s"),
+        "deviations": record.get("deviations", []),
     }
+    if "full_preset_record" in record:
+        row["full_preset_record"] = record["full_preset_record"]
     if head is not None:
         row["headline"] = {
             key: head.get(key)
@@ -111,6 +162,26 @@ def _matches(stored: dict[str, Any], config: ExperimentConfig, preset: str, seed
         and stored.get("seed") == seed
         and stored.get("preset") == preset
     )
+
+
+def _host(argv: list[str] | None) -> dict[str, Any]:
+    """Where and when a reproduction ran: date, CPU, cores, threads, commit, command line."""
+    import datetime as _dt
+    import os
+    import sys
+
+    import torch
+
+    git = store.git_info()
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpu": store.cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "commit": git.get("commit"),
+        "dirty": git.get("dirty"),
+        "command_line": list(sys.argv if argv is None else argv),
+    }
 
 
 def reproduce(
@@ -159,23 +230,25 @@ def reproduce(
                     f"{str(run_dir)!r} holds a run with another configuration, preset or seed;"
                     " use another --out"
                 )
-            record = stored["result"]
+            record, env = stored["result"], stored["env"]
             log(f"[{index}/{len(specs)}] {spec.id}: kept ({record['verdict']})")
         else:
             start = time.perf_counter()
             record = run_experiment(
                 spec, config, seed=seed, out=run_dir, preset=preset, argv=argv
             )
+            env = store.read_json(run_dir / "env.json", "environment file")
             log(
                 f"[{index}/{len(specs)}] {spec.id}: {record['verdict']} "
                 f"({time.perf_counter() - start:.1f} s)"
             )
-        rows.append(_summary_row(spec, record))
+        rows.append(_summary_row(spec, record, env))
 
     summary = {
         "format_version": store.FORMAT_VERSION,
         "preset": preset,
         "seed": seed,
+        "host": _host(argv),
         "claims": rows,
     }
     store.atomic_write_json(out / store.SUMMARY_FILE, summary)

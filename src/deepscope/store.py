@@ -107,6 +107,18 @@ def git_info() -> dict[str, Any]:
     return info
 
 
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def environment(seed: int, citations: tuple[str, ...] = (), argv: list[str] | None = None) -> dict:
     """The env.json record: versions, commit, device, threads, seed, command line, citations."""
     import scipy
@@ -124,6 +136,7 @@ def environment(seed: int, citations: tuple[str, ...] = (), argv: list[str] | No
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "device": "cpu",
+        "cpu": cpu_model(),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "seed": seed,

@@ -60,6 +60,29 @@ def _expected(check: dict[str, Any]) -> str:
     return f"{exp} ± {_number(tol, 2)}{rel}"
 
 
+def _full_record(row: Any) -> dict[str, Any] | None:
+    """The recorded full-preset verdict and headline numbers, as text for the report."""
+    if not isinstance(row, dict) or row.get("verdict") is None:
+        return None
+    head = row.get("headline") if isinstance(row.get("headline"), dict) else None
+    return {
+        "verdict": str(row["verdict"]),
+        "measured_text": _measured(head) if head else "",
+        "expected_text": _expected(head) if head else "",
+        "elapsed": _number(row.get("elapsed_s"), 3),
+        "recorded": row.get("recorded") or "",
+    }
+
+
+def _rule_z(runs: list[dict[str, Any]]) -> Any:
+    """The Z of the check rule the stored results were judged with (the first one stored)."""
+    for run in runs:
+        rule = run["result"].get("rule")
+        if isinstance(rule, dict) and "z" in rule:
+            return _number(rule["z"])
+    return None
+
+
 def _png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -111,11 +134,19 @@ def render_report(directory: Path) -> str:
                 "verdict": result["verdict"],
                 "checks": [
                     {**c, "measured_text": _measured(c), "expected_text": _expected(c)}
-                    for c in result["checks"]
+                    for c in result["checks"] if c.get("role", "evidence") == "evidence"
                 ],
+                "sanity_checks": [
+                    {**c, "measured_text": _measured(c), "expected_text": _expected(c)}
+                    for c in result["checks"] if c.get("role", "evidence") == "sanity"
+                ],
+                "deviations": result.get("deviations", []),
+                "full_record": _full_record(result.get("full_preset_record")),
+                "preset": result.get("preset", run["config"].get("preset")),
                 "headline": next(
                     (c for c in result["checks"] if c["name"] == result.get("headline")),
-                    result["checks"][0] if result["checks"] else None,
+                    next((c for c in result["checks"]
+                          if c.get("role", "evidence") == "evidence"), None),
                 ),
                 "measurements": [
                     {
@@ -148,6 +179,7 @@ def render_report(directory: Path) -> str:
                 "expected_text": _expected(section["headline"]),
             }
     counts = {v: sum(s["verdict"] == v for s in sections) for v in store_verdicts()}
+    reduced = [s for s in sections if not str(s["preset"]).startswith("full")]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("deepscope", "report/templates"),
         autoescape=True,
@@ -158,6 +190,9 @@ def render_report(directory: Path) -> str:
         sections=sections,
         summary=summary,
         counts=counts,
+        reduced=bool(reduced),
+        has_full_record=any(s["full_record"] for s in sections),
+        z=_rule_z(runs),
         version=__version__,
         generated=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
