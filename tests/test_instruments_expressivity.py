@@ -1,8 +1,9 @@
 """Tests of deepscope.instruments.expressivity: LTR gates and exact parameter counting.
 
-Truths used: torch autograd derivatives (independent of the closed-form table), the reference
-gate errors of CLAIMS A1, the closed-form bit-gate error, scikit-learn's PolynomialFeatures and
-brute-force enumeration of local spin couplings.
+Truths used: torch autograd derivatives (independent of the closed-form table), reference
+multiplication-gate errors that we computed beforehand with a separate script, the closed-form
+bit-gate error, scikit-learn's PolynomialFeatures and brute-force enumeration of local spin
+couplings.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from deepscope.errors import UserInputError
 from deepscope.instruments import expressivity as ex
 
 LAMS = np.array([1.0, 0.3, 0.1, 0.03, 0.01])
-REFERENCE_MAX_ERRORS = np.array([0.130, 1.43e-2, 1.63e-3, 1.47e-4, 1.63e-5])  # CLAIMS A1 [R]
+REFERENCE_MAX_ERRORS = np.array([0.130, 1.43e-2, 1.63e-3, 1.47e-4, 1.63e-5])  # computed by us
 
 
 @pytest.fixture(scope="module")

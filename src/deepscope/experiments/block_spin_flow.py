@@ -1,25 +1,35 @@
-"""block-spin-flow: majority-rule block spins flow to the ordered or disordered sink (B4).
+"""block-spin-flow: majority-rule block spins flow to the ordered or disordered sink (Kadanoff).
 
 Question: if 2D Ising configurations are coarse-grained by 3 x 3 majority-rule blocks, does the
 nearest-neighbour correlation c flow up (towards the ordered sink) below T_c, down (towards the
 disordered sink) above T_c, and stay nearly invariant at T_c, so that the temperature where
 c_1 = c_0 locates T_c?
 
-Seed claim: Kadanoff's block spins, the picture behind "deep learning as RG" (Lin, Tegmark &
-Rolnick 2017 Sec. IV; Mehta & Schwab 2014); measured as in Swendsen's MCRG.
+Seed claim: Kadanoff's block spins (Kadanoff 1966), the picture behind "deep learning as RG"
+(Lin, Tegmark & Rolnick 2017 Sec. IV; Mehta & Schwab 2014); measured as in Swendsen's MCRG
+(Swendsen 1979).
 
 What is measured: Wolff samples of the periodic L = 54 lattice at five temperatures, blocked
 twice (54 -> 18 -> 6); per level the mean nearest-neighbour correlation c_l with an
 autocorrelation-corrected error; the sign of c_1 - c_0 at each temperature; the zero crossing T*
 of c_1 - c_0 by linear interpolation between the two bracketing temperatures, with a
 parametric-bootstrap error. |m| is reported, not checked (it rises under blocking even above
-T_c, a finite-size effect, as CLAIMS.md B4 warns).
+T_c, a finite-size effect of the small blocked lattices).
 
 Figure: c_l against the blocking level for each temperature; c_1 - c_0 against T with T*.
 
-Tolerances: CLAIMS.md B4's +-3% of T_c for T*. The directional checks (c rises / falls) have
-no tolerance beyond the 3-standard-error band. At T_c, |c_1 - c_0| <= 0.06 ("nearly invariant":
-CLAIMS.md's reference run has 0.027, against 0.10-0.16 at T = 2.0 and 2.4-2.6).
+Refuted by: c_1 - c_0 not positive below T_c or not negative above it (beyond its error bar),
+a change of c at T_c as large as away from it, or a zero crossing T* far from Onsager's T_c.
+Evidence checks: c_rises_T*/c_falls_T* (directional, with sampling errors),
+near_invariance_at_tc and t_star (statistical). There is no sanity check.
+
+Tolerances: the directional checks have no tolerance beyond the two-standard-error band. T*
+within 3% of T_c: our choice; the grid steps around T_c are 5-6% of T_c, so 3% asks for more
+than bracketing, while leaving room for the known bias of matching a single coupling (the
+block-spin fixed point has longer-range couplings, so c_1 = c_0 is not exactly at T_c).
+Near-invariance: |c_1 - c_0| at T_c <= 0.048, half the smallest off-critical |c_1 - c_0| (0.096,
+at T = 2.0) measured at the full preset on seeds 101, 102, 103 (disjoint from seed 0), where
+|c_1 - c_0| at T_c was 0.030-0.034.
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ class Config(ExperimentConfig):
     sweeps_between: int = 2
     burn_in: int = 500
     tc_tolerance: float = 0.03
-    invariance_tolerance: float = 0.06
+    invariance_tolerance: float = 0.048  # calibrated on seeds 101-103 (module docstring)
     n_bootstrap: int = 400
 
     QUICK = {"n_samples": 300, "burn_in": 200, "n_bootstrap": 200}
@@ -117,13 +127,21 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
             "c1_minus_c0": Measurement(d, d_se),
             "abs_m": Measurement(am, description="mean |m| per level (finite-size: not checked)"),
             "T_star": Measurement(float(t_star), t_star_se,
-                                  description="CLAIMS.md reference run: 2.30 (+1.3%)"),
+                                  description="interpolated zero of c_1 - c_0"),
         },
         arrays={"temperatures": Ts, "c": c, "c_se": c_se, "abs_m": am, "d": d, "d_se": d_se},
         figures={"flow": _figure(Ts, c, c_se, d, d_se, t_star)},
         notes=[f"Wolff samples, L = {config.L}, {config.n_samples} per T, {config.sweeps_between}"
                f" sweeps apart; {config.b}x{config.b} majority blocks (odd b: no ties)."],
         headline="t_star",
+        deviations=[
+            f"One lattice size L = {config.L}, {len(Ts)} temperatures, {config.n_samples:,} "
+            f"Wolff samples per temperature ({config.burn_in} burn-in sweeps); MCRG (Swendsen "
+            "1979) uses larger lattices and many more samples.",
+            f"Only the nearest-neighbour correlation is matched across {config.n_steps} "
+            f"blocking steps (b = {config.b}); no renormalised couplings or eigenvalues are "
+            "computed.",
+        ],
     )
 
 
@@ -149,7 +167,7 @@ SPEC = ExperimentSpec(
     title="Majority-rule block-spin flow of the 2D Ising model",
     claim="3x3 majority blocks flow to the ordered sink below T_c and the disordered one above; "
           "c_1 = c_0 locates T_c within 3%.",
-    source="Kadanoff 1966; Swendsen 1979 (MCRG); CLAIMS.md B4",
+    source="Kadanoff 1966; Swendsen 1979 (MCRG)",
     config_cls=Config,
     run=run,
     citations=("kadanoff1966", "swendsen1979", "wolff1989", "lin2017"),

@@ -1,22 +1,36 @@
-"""migdal-kadanoff: the Migdal-Kadanoff RG of the 2D Ising model (CLAIMS.md B3).
+"""migdal-kadanoff: the Migdal-Kadanoff RG of the 2D Ising model (Migdal 1976; Kadanoff 1976).
 
 Question: bond moving plus decimation (b = 2, d = 2) gives the one-parameter recursion
 K' = (1/2) ln cosh 4K. Where is its non-trivial fixed point, what exponent nu does it predict,
 and how far is that from Onsager's exact K_c = 0.4407, nu = 1?
 
 Seed claim: real-space RG as the physics behind deep networks (Lin, Tegmark & Rolnick 2017,
-Sec. IV; Mehta & Schwab 2014); the Migdal-Kadanoff scheme is the simplest 2D real-space RG.
+Sec. IV; Mehta & Schwab 2014); the Migdal-Kadanoff scheme is the simplest 2D real-space RG. The
+published b = 2 values are K* = 0.30469 and nu = 1.338 (Migdal 1976; Kadanoff 1976).
 
 What is measured: K* by brentq (xtol 1e-14) against the closed form K* = (1/2) ln x, x the real
 root of x^3 - x^2 - x - 1 = 0 (Cardano); lambda_T = dK'/dK at K* (analytic, and by central
 differences); nu = ln 2 / ln lambda_T; the flows from either side of K*; and the distance from
-the exact values, which is reported (T* is 31% off, nu 34%), not checked as agreement.
+the exact values (T* is 31% off, nu 34%).
 
 Figure: the recursion with the cobweb flows on both sides of K*, marking K* and the exact K_c.
 
-Tolerances: the fixed point and its closed form agree to 1e-8 (the issue's requirement; the
-measured difference is ~1e-16). The printed CLAIMS.md numbers are checked to their stated
-precision (K* 1e-5, nu 1e-3). The finite-difference derivative (h = 1e-6) to 1e-7.
+Refuted by: a computed K* or nu that disagrees with the published Migdal-Kadanoff values to
+their printed digits, a K* that is not below Onsager's K_c or a nu that is not above 1 (the
+approximation would then not differ from the exact solution as stated), or a fixed point that
+does not repel the flow on both sides. Evidence checks: K_star_literature, nu_literature,
+K_star_below_onsager, nu_above_onsager, unstable_below, unstable_above. Sanity checks (the
+recursion is deterministic; these test our root finding and derivative, not the claim):
+fixed_point_closed_form (brentq vs Cardano), fixed_point_residual (the root's residual),
+lambda_closed_form (the analytic derivative recomputed from its own formula) and
+lambda_finite_difference (central difference vs analytic derivative of our code).
+
+Tolerances: the published numbers are checked to half a unit of their last printed digit
+(K* 5e-6, nu 5e-4). The fixed point and its closed form agree to 1e-8 (brentq xtol is 1e-14;
+the measured difference is ~1e-16). The central-difference derivative (h = 1e-6) agrees to 1e-7
+(truncation ~h^2 = 1e-12 times the third derivative, round-off ~eps/h ~ 1e-10). The Onsager
+comparisons and the flows are orderings without tolerance; "K -> inf" is read as K > 10 and
+"K -> 0" as K < 1e-3 after the configured number of steps.
 """
 
 from __future__ import annotations
@@ -31,7 +45,9 @@ from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
 from ._plotting import new_figure
 
-CLAIMED_K_STAR, CLAIMED_NU = 0.30469, 1.338
+# Published Migdal-Kadanoff b = 2 values (Migdal 1976; Kadanoff 1976) and their last digits.
+PUBLISHED_K_STAR, PUBLISHED_NU = 0.30469, 1.338
+K_STAR_DIGIT, NU_DIGIT = 1e-5, 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +65,7 @@ class Config(ExperimentConfig):
         from ..errors import UserInputError
 
         if self.b != 2:
-            raise UserInputError("the checked closed form and CLAIMS.md values are for b = 2")
+            raise UserInputError("the checked closed form and published values are for b = 2")
         if not 0 < self.flow_offset < 0.2 or self.flow_steps < 4:
             raise UserInputError("flow_offset must be in (0, 0.2) and flow_steps >= 4")
 
@@ -66,22 +82,29 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     kc = critical_coupling()
     t_err = (1 / mk.K_star - 1 / kc) / (1 / kc)
     checks = [
-        Check("fixed_point_closed_form", "|K* (brentq) - K* (Cardano root of x^3-x^2-x-1)|",
-              abs(mk.K_star - mk.K_star_closed_form), 0.0, config.fixed_point_tolerance),
-        Check("fixed_point_residual", "|K'(K*) - K*|", mk.residual, 0.0,
-              config.fixed_point_tolerance),
-        Check("K_star_claims", "K* against CLAIMS.md B3 (0.30469 +- 1e-5)", mk.K_star,
-              CLAIMED_K_STAR, 1e-5),
-        Check("nu_claims", "nu = ln 2 / ln(dK'/dK at K*) against CLAIMS.md B3 (1.338 +- 0.001)",
-              mk.nu, CLAIMED_NU, 1e-3),
-        Check("lambda_closed_form", "|dK'/dK - 2 tanh 4K*| at K*",
-              abs(mk.lambda_T - 2 * math.tanh(4 * mk.K_star)), 0.0, 1e-12),
-        Check("lambda_finite_difference", "|analytic - central-difference dK'/dK| at K*",
-              abs(mk.lambda_T - fd), 0.0, 1e-7),
+        Check("K_star_literature",
+              "K* against Migdal 1976 / Kadanoff 1976 (0.30469, to half its last digit)",
+              mk.K_star, PUBLISHED_K_STAR, K_STAR_DIGIT / 2),
+        Check("nu_literature",
+              "nu = ln 2 / ln(dK'/dK at K*) against Migdal 1976 / Kadanoff 1976 (1.338, to half "
+              "its last digit)", mk.nu, PUBLISHED_NU, NU_DIGIT / 2),
+        Check("K_star_below_onsager", "K* below Onsager's exact K_c = 0.4407 (T* above T_c)",
+              mk.K_star, kc, 0.0, kind="directional", comparison="at_most"),
+        Check("nu_above_onsager", "nu above the exact 2D Ising value nu = 1 (Onsager 1944)",
+              mk.nu, 1.0, 0.0, kind="directional", comparison="at_least"),
         Check("unstable_below", f"K after {config.flow_steps} steps from K* - offset (-> 0)",
               float(below[-1]), 1e-3, 0.0, kind="directional", comparison="at_most"),
         Check("unstable_above", f"K after {config.flow_steps} steps from K* + offset (-> inf)",
               float(above[-1]), 10.0, 0.0, kind="directional", comparison="at_least"),
+        Check("fixed_point_closed_form", "|K* (brentq) - K* (Cardano root of x^3-x^2-x-1)|",
+              abs(mk.K_star - mk.K_star_closed_form), 0.0, config.fixed_point_tolerance,
+              role="sanity"),
+        Check("fixed_point_residual", "|K'(K*) - K*|", mk.residual, 0.0,
+              config.fixed_point_tolerance, role="sanity"),
+        Check("lambda_closed_form", "|dK'/dK - 2 tanh 4K*| at K*",
+              abs(mk.lambda_T - 2 * math.tanh(4 * mk.K_star)), 0.0, 1e-12, role="sanity"),
+        Check("lambda_finite_difference", "|analytic - central-difference dK'/dK| at K*",
+              abs(mk.lambda_T - fd), 0.0, 1e-7, role="sanity"),
     ]
     measurements = {
         "K_star": Measurement(mk.K_star, description="Migdal-Kadanoff fixed point"),
@@ -91,7 +114,7 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
         "K_c_exact": Measurement(kc, description="Onsager, (1/2) ln(1 + sqrt 2)"),
         "T_star_relative_error": Measurement(t_err, description="(T* - T_c) / T_c"),
         "K_star_relative_error": Measurement((mk.K_star - kc) / kc,
-                                             description="(K* - K_c) / K_c (CLAIMS.md: 31% off)"),
+                                             description="(K* - K_c) / K_c"),
         "nu_relative_error": Measurement(mk.nu - 1.0, description="(nu_MK - 1) / 1"),
     }
     return ExperimentResult(
@@ -102,7 +125,13 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
                f"({100 * (mk.K_star - kc) / kc:+.1f}%), T* = {mk.T_star:.4f} vs T_c = "
                f"{1 / kc:.4f} ({100 * t_err:+.1f}%), nu = {mk.nu:.4f} vs 1 "
                f"({100 * (mk.nu - 1):+.1f}%)."],
-        headline="fixed_point_closed_form",
+        headline="K_star_literature",
+        deviations=[
+            "Deterministic recursion: no sampling; quick and full differ only in flow length "
+            f"({config.flow_steps} steps from K* +- {config.flow_offset}).",
+            f"b = {config.b} in d = 2 only; the magnetic eigenvalue and the free energy of the "
+            "recursion (also given by Kadanoff 1976) are not computed.",
+        ],
     )
 
 
@@ -128,7 +157,7 @@ SPEC = ExperimentSpec(
     id="migdal-kadanoff",
     title="Migdal-Kadanoff RG of the 2D Ising model",
     claim="Bond moving + decimation (b = 2) gives K* = 0.30469 and nu = 1.338 (exact: 0.4407, 1).",
-    source="Migdal 1976; Kadanoff 1976; CLAIMS.md B3",
+    source="Migdal 1976; Kadanoff 1976; Onsager 1944",
     config_cls=Config,
     run=run,
     citations=("migdal1976", "kadanoff1976", "onsager1944"),

@@ -1,4 +1,4 @@
-"""mutual-information-rg: the block spin maximises I(H : E) (RSMI, CLAIMS.md B6).
+"""mutual-information-rg: the block spin maximises I(H : E) (RSMI, Koch-Janusz & Ringel 2018).
 
 Question: among coarse-graining filters of a 2 x 2 block V, h = sign(w . v), which keeps the most
 information about the environment E (spins beyond a buffer)? Koch-Janusz & Ringel (2018) say the
@@ -17,15 +17,25 @@ shared by all filters. Candidates: uniform (1,1,1,1), single spin (1,0,0,0), sta
 
 Result worth knowing: the grid maximiser is not exactly (1,1,1,1) but a filter that equals the
 majority block spin on every untied block and breaks ties deterministically (e.g. (1,1,1,1/2)):
-a coin carries no information, a spin does. So the check is that the argmax agrees with the
-block spin wherever the block spin is defined, and that the uniform filter is within 2% of the
-maximum (the measured gap is ~0.5%).
+a coin carries no information, a spin does. So the argmax check asks that the best filter that
+equals the block spin on every untied block state (up to a global sign) beats the best filter
+that does not, with a paired jackknife error; and the uniform filter must be near the maximum.
 
 Figure: I(h : E) of the three candidates, and of all grid filters sorted, uniform marked.
 
-Tolerances: the orderings are directional with 3-standard-error bands (paired jackknife errors
-of the differences); I(staggered) < 0.1 I(uniform) is CLAIMS.md's; the 2% gap to the maximum was
-set after the first run (gap 0.5-0.7%, paired SE ~0.1%).
+Refuted by: a single spin or the staggered combination keeping as much information as the
+block spin, or a grid filter that is not the block spin (on untied blocks) keeping more
+information than every block-spin filter, or the uniform filter falling well short of the
+maximum. Evidence checks: uniform_beats_single, single_beats_staggered, staggered_small,
+block_spin_class_wins (directional, paired jackknife errors) and uniform_near_max
+(statistical). There is no sanity check.
+
+Tolerances: the orderings are directional with two-standard-error bands. "Almost nothing" for
+the staggered filter is read as I(staggered) < 0.1 I(uniform) (our choice; measured ~1e-4).
+The gap of the uniform filter to the grid maximum must be <= 2%: calibrated on seeds 101, 102,
+103 (full preset, disjoint from seed 0), where the gaps were 0.38%, 0.44%, 0.16% (paired s.e.
+0.17-0.25%, so upper two-s.e. bounds <= 0.94%); 2% is about twice that bound, leaving room for
+the quick preset's ~0.3% standard error.
 """
 
 from __future__ import annotations
@@ -86,9 +96,14 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     w_best = filters[best]
     # agreement of the argmax with the block spin on untied block states
     states = np.array([[(k >> i & 1) * 2 - 1 for i in range(4)] for k in range(16)])
-    maj = states.sum(axis=1)
+    maj = np.sign(states.sum(axis=1))
     untied = maj != 0
-    agree = float(abs(np.mean(np.sign(states[untied] @ w_best) * np.sign(maj[untied]))))
+    agree = float(abs(np.mean(np.sign(states[untied] @ w_best) * maj[untied])))
+    # filters equal to the block spin (up to a global sign) on every untied block state
+    signs = np.sign(states[untied] @ filters[3:].T) * maj[untied, None]
+    in_class = np.all(signs == 1, axis=0) | np.all(signs == -1, axis=0)
+    best_in = 3 + int(np.flatnonzero(in_class)[np.argmax(mi[3:][in_class])])
+    best_out = 3 + int(np.flatnonzero(~in_class)[np.argmax(mi[3:][~in_class])])
     gap = (mi[best] - mi[iu]) / mi[iu]
     gap_se = _paired_se(reps, best, iu) / mi[iu]
     ratio = mi[ist] / mi[iu]
@@ -99,14 +114,15 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
         Check("single_beats_staggered", "I(single spin) - I(staggered), bits",
               float(mi[isg] - mi[ist]), 0.0, 0.0, kind="directional", comparison="at_least",
               stderr=_paired_se(reps, isg, ist)),
-        Check("staggered_small", "I(staggered) / I(uniform) (CLAIMS.md: < 0.1)", float(ratio),
+        Check("staggered_small", "I(staggered) / I(uniform) (< 0.1: almost nothing)", float(ratio),
               0.1, 0.0, kind="directional", comparison="at_most",
               stderr=float(abs(ratio) * np.hypot(se[ist] / max(abs(mi[ist]), 1e-12),
                                                  se[iu] / mi[iu]))),
-        Check("argmax_is_block_spin",
-              "fraction of untied block states where the grid argmax equals the block spin "
-              "(up to a global sign)",
-              agree, 1.0, 0.0),
+        Check("block_spin_class_wins",
+              "max I over grid filters equal to the block spin on untied blocks - max I over "
+              "the other grid filters, bits", float(mi[best_in] - mi[best_out]), 0.0, 0.0,
+              kind="directional", comparison="at_least",
+              stderr=_paired_se(reps, best_in, best_out)),
         Check("uniform_near_max", "(max_grid I - I(uniform)) / I(uniform)", float(gap), 0.0,
               config.max_gap, kind="statistical", stderr=gap_se),
     ]
@@ -120,13 +136,27 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
                                       description=f"argmax w = {w_best.tolist()}"),
             "top_filters": Measurement(grid[order[:5]].tolist(),
                                        description="the five best grid filters"),
+            "argmax_agreement": Measurement(
+                agree, description="fraction of untied block states where the grid argmax "
+                "equals the block spin (up to a global sign)"),
+            "best_other_filter": Measurement(
+                filters[best_out].tolist(), description="best grid filter that is not the "
+                f"block spin on untied blocks, I = {mi[best_out]:.4f} bits"),
             "n_blocks": Measurement(len(block), description=f"{config.n_configs} configurations"),
         },
         arrays={"filters": filters, "mi": mi, "mi_se": se},
         figures={"mutual_information": _figure(mi, se, config)},
         notes=[f"argmax over the grid: w = {w_best.tolist()}, I = {mi[best]:.4f} bits; "
                f"uniform with coin tie-breaks: {mi[iu]:.4f} bits."],
-        headline="argmax_is_block_spin",
+        headline="block_spin_class_wins",
+        deviations=[
+            f"One lattice L = {config.L} at T_c, {config.n_configs} Wolff configurations "
+            f"({config.sweeps_between} sweeps apart, {config.burn_in} burn-in sweeps); "
+            "I(h : E) is a Miller-Madow plug-in count, not the RBM-based estimate of "
+            "Koch-Janusz & Ringel.",
+            "The filter is searched over a fixed grid {+-1, +-1/2, 0}^4 of linear sign filters "
+            "with a 4-spin environment, not learned by a network; only 2 x 2 blocks.",
+        ],
     )
 
 
@@ -148,8 +178,8 @@ SPEC = ExperimentSpec(
     id="mutual-information-rg",
     title="Mutual-information coarse-graining (RSMI)",
     claim="The 2x2 block spin maximises I(h : E) with the environment: I(uniform) > I(single) > "
-          "I(staggered), and the grid argmax is the block spin.",
-    source="Koch-Janusz & Ringel 2018, Nature Physics 14:578; CLAIMS.md B6",
+          "I(staggered), and the grid argmax is the block spin on untied blocks.",
+    source="Koch-Janusz & Ringel 2018, Nature Physics 14:578",
     config_cls=Config,
     run=run,
     citations=("kochjanusz2018", "miller1955", "wolff1989"),

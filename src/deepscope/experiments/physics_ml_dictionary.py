@@ -1,4 +1,4 @@
-"""physics-ml-dictionary: Hamiltonian = surprisal, softmax computes p from H (CLAIMS.md A7).
+"""physics-ml-dictionary: Hamiltonian = surprisal, softmax computes p from H.
 
 Question: is p(y|x) = softmax_y(-H_y(x) - mu_y) with H_y = -ln p(x|y) an identity, and does its
 consequence hold, that features in which every H_y is linear followed by a softmax (logistic
@@ -15,12 +15,18 @@ should reach the closed-form Bayes accuracy (1/2) sum_W max(P_0(W), P_1(W)),
 W ~ Binomial(N-1, e^{-K}/(2 cosh K)), while logistic regression on the raw spins cannot (spin-flip
 symmetry leaves a linear rule only one tail of the magnetisation).
 
+Refuted by: the held-out accuracy of the trained classifiers. Had a softmax on the features in
+which H is linear fallen short of the Bayes accuracy by more than 1 percentage point, or had a
+softmax on the raw spins (in which H is not linear) come within 1 point of it, the claim would be
+wrong. Evidence checks: ``products_reach_bayes`` and ``raw_spins_below_bayes``. Sanity check:
+``softmax_identity`` (Bayes' rule recomputed as a softmax; it holds by algebra for any model).
+
 Figure: the wall-count distributions of the two classes; accuracies against the Bayes accuracy.
 
-Tolerances (CLAIMS A7): the identity to 1e-12 (float64 rounding is ~1e-16); products within
-1.0 percentage point of Bayes, raw spins <= 56%, both with the binomial standard error of the
-test accuracy (0.35 pp at 20k test chains) so that a miss within 3 standard errors is
-inconclusive. First run (full preset, seed 0): products 0.05 pp from Bayes, raw spins ~50%.
+Tolerances: the identity to 1e-12 (float64 rounding is ~1e-16); one tolerance of 1.0 percentage
+point decides both "reaches Bayes" (products) and "falls short of Bayes" (raw spins), so no
+threshold is fitted to data; both checks carry the binomial standard error of the test accuracy
+(0.35 pp at 20k test chains), so that a miss within 2 standard errors is inconclusive.
 """
 
 from __future__ import annotations
@@ -48,7 +54,6 @@ class Config(ExperimentConfig):
     n_states: int = 256
     identity_tolerance: float = 1e-12
     bayes_gap_tolerance: float = 0.01
-    raw_spin_ceiling: float = 0.56
 
     QUICK = {"n_train": 10_000, "n_test": 10_000}
 
@@ -104,13 +109,14 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     se = {k: math.sqrt(v * (1 - v) / config.n_test) for k, v in acc.items()}
     checks = [
         Check("softmax_identity", "max |softmax(-H - mu) - Bayes posterior| on a random model",
-              identity_gap, 0.0, config.identity_tolerance),
+              identity_gap, 0.0, config.identity_tolerance, role="sanity"),
         Check("products_reach_bayes", "test accuracy of logistic regression on nearest-neighbour "
               "products minus the closed-form Bayes accuracy", acc["products"] - bayes_acc, 0.0,
               config.bayes_gap_tolerance, kind="statistical", stderr=se["products"]),
-        Check("raw_spins_fail", "test accuracy of logistic regression on raw spins",
-              acc["raw_spins"], config.raw_spin_ceiling, 0.0, kind="directional",
-              comparison="at_most", stderr=se["raw_spins"]),
+        Check("raw_spins_below_bayes", "closed-form Bayes accuracy minus the test accuracy of "
+              "logistic regression on raw spins", bayes_acc - acc["raw_spins"],
+              config.bayes_gap_tolerance, 0.0, kind="directional", comparison="at_least",
+              stderr=se["raw_spins"]),
     ]
     measurements = {
         "bayes_accuracy": Measurement(bayes_acc, description="closed-form Bayes accuracy"),
@@ -132,10 +138,18 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
         "Table 1's other rows (locality <-> sparsity, symmetry <-> convolution, ...) are "
         "analogies, not measured here; the equal product weights illustrate the symmetry row.",
     ]
+    deviations = [
+        "LTR state the dictionary without an experiment; the Ising-chain classification is our "
+        f"test of it: N = {config.n_spins} spins, K = {k0} vs {k1}, {config.n_train} training "
+        f"and {config.n_test} test chains, sklearn logistic regression (C = 1)",
+        "only the rows 'Hamiltonian <-> surprisal' and 'softmax <-> computing p from H' of "
+        "Table 1 are measured",
+    ]
     return ExperimentResult(checks=checks, measurements=measurements, arrays=arrays,
                             figures={"ising_classification": _figure(walls, labels, acc,
                                                                      bayes_acc, config)},
-                            notes=notes, headline="products_reach_bayes")
+                            notes=notes, headline="products_reach_bayes",
+                            deviations=deviations)
 
 
 def _figure(walls, labels, acc, bayes_acc, config):
@@ -161,7 +175,7 @@ SPEC = ExperimentSpec(
     claim="p(y|x) = softmax(−H_y(x) − μ_y) exactly, so a softmax on features in which H is "
           "linear is Bayes-optimal: Ising chains are classified at the Bayes accuracy from "
           "nearest-neighbour products, not from raw spins.",
-    source="LTR 2017 Eq. 8 and Table 1; CLAIMS.md A7",
+    source="LTR 2017 Eq. 8 and Table 1",
     config_cls=Config,
     run=run,
     citations=("lin2017",),

@@ -304,7 +304,7 @@ def bit_product_gate(k: int, beta: float, dtype: torch.dtype = torch.float64) ->
 
 
 def next_order_relative_error(activation, lam, u, v, derivatives=None):
-    """Next-order term of ``m/(uv) - 1`` for the multiplication gate (CLAIMS A1).
+    """Next-order term of ``m/(uv) - 1`` for the multiplication gate (LTR 2017, Eq. 11).
 
     ``(sigma_4 / (6 sigma_2)) lam^2 (u^2 + v^2)``; for softplus ``-lam^2 (u^2 + v^2) / 12``.
     Vectorised over numpy ``u, v``.

@@ -12,7 +12,7 @@ gives ``prod x``, degree ``n + 1`` cancels by parity and the first correction is
 
 It needs ``sigma_n != 0``: plain softplus (``softplus'''(0) = 0``) cannot do ``n = 3``.
 
-Necessity (CLAIMS A4): a bias-free hidden layer with input weights ``a_{hj}`` matches the Taylor
+Necessity (LTR App. A): a bias-free hidden layer with input weights ``a_{hj}`` matches the Taylor
 polynomial of ``prod x`` only if the ``2^n x m`` matrix ``A_{S,j} = prod_{h in S} a_{hj}`` (rows:
 subsets ``S`` of the inputs) has full row rank ``2^n``, hence ``m >= 2^n``.
 :func:`minimum_shallow_width` finds that smallest ``m`` numerically from the singular values of
@@ -138,7 +138,7 @@ def minimum_shallow_width(n: int, rng: np.random.Generator | None = None, rtol: 
     """Smallest hidden width ``m`` whose generic subset matrix has full row rank ``2^n``.
 
     For each ``m = 1, 2, ...`` draws weights ``a ~ U[-1, 1]^{n x m}`` and tests the rank of
-    :func:`subset_matrix`; the answer is ``2^n`` (the no-flattening bound, CLAIMS A4(b)).
+    :func:`subset_matrix`; the answer is ``2^n`` (the no-flattening bound, LTR Sec. III H).
 
     Example:
         >>> [minimum_shallow_width(n) for n in (1, 2, 3, 4)]

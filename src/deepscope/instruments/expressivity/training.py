@@ -5,7 +5,7 @@ from an explicit ``torch.Generator`` (:func:`torch_generator` derives one from a
 ``Generator``); mini-batches are drawn from the same generator. The same seed gives the same
 bits on the same thread count.
 
-The compositional target of Poggio et al. (CLAIMS C2, the co-author instance)::
+The compositional target of Poggio et al. 2017 (the instance in the co-authors' code)::
 
     f(x) = h3(h21(h11(x1, x2), h12(x3, x4)), h22(h13(x5, x6), h14(x7, x8)))
     h11 = h13 = (x + 2y)^4 / 20,  h12 = h14 = (3x + 4y)^3 / 2,
@@ -134,7 +134,7 @@ def tree_width_for_budget(n_in: int, budget: int, shared: bool) -> int:
 
 
 def binary_tree_function(x: np.ndarray) -> np.ndarray:
-    """The 8-variable compositional function of CLAIMS C2 at the rows of ``x`` (shape (N, 8))."""
+    """Poggio et al.'s 8-variable compositional function at the rows of ``x`` (shape (N, 8))."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 8:
         raise UserInputError("binary_tree_function expects shape (N, 8)")
