@@ -121,3 +121,18 @@ def test_exp_layer_fit_needs_four_neurons_for_two_inputs():
     config = dataclasses.replace(Config(), lsq_points=200, lsq_restarts=2)
     assert best_exp_layer_fit(2, 3, config, np.random.default_rng(7)) > 0.1
     assert best_exp_layer_fit(2, 4, config, np.random.default_rng(7)) < 0.01
+
+
+def test_exp_layer_jacobian_matches_finite_differences():
+    from deepscope.experiments.no_flattening import exp_layer_problem
+
+    rng = np.random.default_rng(3)
+    u = rng.uniform(-1.0, 1.0, size=(50, 3))
+    residual, jacobian = exp_layer_problem(u, np.prod(u, axis=1), 5)
+    a = rng.normal(0.0, 0.7, size=15)
+    fd = np.empty((50, 15))
+    for k in range(15):
+        step = np.zeros(15)
+        step[k] = 1e-6
+        fd[:, k] = (residual(a + step) - residual(a - step)) / 2e-6
+    np.testing.assert_allclose(jacobian(a), fd, rtol=1e-5, atol=1e-8)

@@ -107,29 +107,77 @@ class Config(ExperimentConfig):
             raise UserInputError("n_train, n_test >= 10 and steps >= 1")
 
 
+def exp_layer_problem(u: np.ndarray, y: np.ndarray, m: int):
+    """Residual and Jacobian of the variable-projection fit of y by sum_j w_j exp(a_j . u).
+
+    The residual is (F(a) w(a) - y) / ||y|| with w(a) the least-squares output weights for input
+    weights ``a`` (``n * m`` numbers, read as an ``(n, m)`` matrix); non-finite features give a
+    residual of ones.
+    """
+    n_points, n = u.shape
+    scale = float(np.sqrt(np.sum(y**2)))
+    bad = np.ones(n_points)
+
+    def projected(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Features F, the QR factors of F, and the optimal output weights w for input weights a."""
+        feats = np.exp(np.clip(u @ a.reshape(n, m), -30.0, 30.0))
+        if not np.all(np.isfinite(feats)):
+            return None
+        q, r = np.linalg.qr(feats)
+        if not np.all(np.isfinite(r)) or np.min(np.abs(np.diag(r))) <= 1e-300:
+            return None
+        try:
+            w = np.linalg.solve(r, q.T @ y)
+        except np.linalg.LinAlgError:
+            return None
+        return feats, q, r, w
+
+    def residual(a: np.ndarray) -> np.ndarray:
+        parts = projected(a)
+        if parts is None:
+            return bad
+        feats, _, _, w = parts
+        res = (feats @ w - y) / scale
+        return res if np.all(np.isfinite(res)) else bad
+
+    def jacobian(a: np.ndarray) -> np.ndarray:
+        """d residual / d a by the Golub-Pereyra formula for the projected functional.
+
+        With e = y - F w = (I - P) y and F(a)[:, j] = exp(u a_j), the derivative of the
+        residual -e/scale along a_ij is [(I - P) dF w + F^{+T} dF^T e] / scale, where
+        dF = u[:, i] F[:, j] in column j only.
+        """
+        parts = projected(a)
+        if parts is None:
+            return np.zeros((n_points, n * m))
+        feats, q, r, w = parts
+        e = y - feats @ w
+        pinv_t = q @ np.linalg.inv(r).T  # F^{+T}, N x m
+        jac = np.empty((n_points, n, m))
+        for j in range(m):
+            du = u * feats[:, j:j + 1]  # dF[:, j] / d a_ij for every i, N x n
+            first = du * w[j]
+            first -= q @ (q.T @ first)
+            jac[:, :, j] = first + pinv_t[:, j:j + 1] * (du.T @ e)[None, :]
+        return jac.reshape(n_points, n * m) / scale
+
+    return residual, jacobian
+
+
 def best_exp_layer_fit(n: int, m: int, config: Config, rng: np.random.Generator) -> float:
     """Smallest relative RMS error of sum_j w_j exp(a_j . x) (m neurons) fitting prod(x).
 
     Points uniform in [-1, 1]^n; for given input weights a the output weights w solve a linear
     least-squares problem (variable projection); a is optimised by Levenberg-Marquardt from
     ``lsq_restarts`` random N(0, 1) starts and, for m < 2^n, also from the 2^n construction
-    (a = 0.3 s) with its last neuron removed.
+    (a = 0.3 s) with its last neuron removed, with the exact Jacobian of the projected
+    residual (Golub & Pereyra 1973).
     """
     from scipy.optimize import least_squares
 
     u = rng.uniform(-1.0, 1.0, size=(config.lsq_points, n))
     y = np.prod(u, axis=1)
-    scale = float(np.sqrt(np.sum(y**2)))
-    bad = np.ones(config.lsq_points)
-
-    def residual(a: np.ndarray) -> np.ndarray:
-        feats = np.exp(np.clip(u @ a.reshape(n, m), -30.0, 30.0))
-        try:
-            w = np.linalg.lstsq(feats, y, rcond=None)[0]
-        except np.linalg.LinAlgError:
-            return bad
-        r = (feats @ w - y) / scale
-        return r if np.all(np.isfinite(r)) else bad
+    residual, jacobian = exp_layer_problem(u, y, m)
 
     starts = [rng.normal(0.0, 1.0, size=n * m) for _ in range(config.lsq_restarts)]
     if m < 2**n:
@@ -137,7 +185,8 @@ def best_exp_layer_fit(n: int, m: int, config: Config, rng: np.random.Generator)
         starts.append(0.3 * signs[:, :m].ravel())
     best = np.inf
     for a0 in starts:
-        fit = least_squares(residual, a0, method="lm", xtol=1e-14, ftol=1e-14, gtol=1e-14,
+        fit = least_squares(residual, a0, jac=jacobian, method="lm", xtol=1e-14, ftol=1e-14,
+                            gtol=1e-14,
                             max_nfev=config.lsq_evals_per_parameter * n * m)
         best = min(best, float(np.linalg.norm(residual(fit.x))))
     return best
