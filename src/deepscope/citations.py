@@ -134,6 +134,42 @@ REFERENCES: dict[str, str] = {
         "F. Pedregosa et al., 'Scikit-learn: Machine Learning in Python', JMLR 12:2825 (2011) "
         "(PolynomialFeatures, used as the independent monomial count)."
     ),
+    "baldi1989": (
+        "P. Baldi and K. Hornik, 'Neural networks and principal component analysis: learning from "
+        "examples without local minima', Neural Networks 2:53-58 (1989)."
+    ),
+    "kawaguchi2016": (
+        "K. Kawaguchi, 'Deep learning without poor local minima', NeurIPS 2016, "
+        "arXiv:1605.07110."
+    ),
+    "lu2017": (
+        "H. Lu and K. Kawaguchi, 'Depth creates no bad local minima', arXiv:1702.08580 (2017)."
+    ),
+    "ge2015": (
+        "R. Ge, F. Huang, C. Jin and Y. Yuan, 'Escaping from saddle points: online stochastic "
+        "gradient for tensor decomposition', COLT 2015, arXiv:1503.02101."
+    ),
+    "jin2017": (
+        "C. Jin, R. Ge, P. Netrapalli, S. M. Kakade and M. I. Jordan, 'How to escape saddle "
+        "points efficiently', ICML 2017, arXiv:1703.00887."
+    ),
+    "sun2015": (
+        "J. Sun, Q. Qu and J. Wright, 'When are nonconvex problems not scary?', "
+        "arXiv:1510.06096 (2015)."
+    ),
+    "sagun2017": (
+        "L. Sagun, U. Evci, V. U. Guney, Y. Dauphin and L. Bottou, 'Empirical analysis of the "
+        "Hessian of over-parametrized neural networks', ICLR 2018 workshop, arXiv:1706.04454."
+    ),
+    "pennington2017": (
+        "J. Pennington and Y. Bahri, 'Geometry of neural network loss surfaces via random matrix "
+        "theory', ICML 2017."
+    ),
+    "cohen2021": (
+        "J. M. Cohen, S. Kaur, Y. Li, J. Z. Kolter and A. Talwalkar, 'Gradient descent on neural "
+        "networks typically occurs at the edge of stability', ICLR 2021, arXiv:2103.00065."
+    ),
+
 }
 
 
