@@ -108,15 +108,29 @@ def git_info() -> dict[str, Any]:
 
 
 def cpu_model() -> str:
-    """The processor's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    """The processor's model name and widest vector extension (``AMD EPYC, AVX2``).
+
+    Read from ``/proc/cpuinfo`` on Linux, else ``platform.processor()``.
+    """
+    name, flags = "", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key == "model name" and not name:
+                    name = value.strip()
+                elif key in ("flags", "features") and not flags:
+                    flags = set(value.split())
+                if name and flags:
+                    break
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    name = name or platform.processor() or platform.machine() or "unknown"
+    for flag, label in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("asimd", "NEON")):
+        if flag in flags:
+            return f"{name}, {label}"
+    return name
 
 
 def environment(seed: int, citations: tuple[str, ...] = (), argv: list[str] | None = None) -> dict:
