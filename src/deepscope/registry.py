@@ -70,6 +70,8 @@ _MODULES = (
     "deepscope.experiments.markov_hierarchy_information",
     "deepscope.experiments.rg_trace_condition",
     "deepscope.experiments.compositional_deep_vs_shallow",
+    "deepscope.experiments.linear_autoencoder_critical_points",
+    "deepscope.experiments.strict_saddle_factorization",
 )
 
 _cache: dict[str, ExperimentSpec] | None = None
