@@ -71,6 +71,7 @@ _MODULES = (
     "deepscope.experiments.rg_trace_condition",
     "deepscope.experiments.compositional_deep_vs_shallow",
     "deepscope.experiments.linear_autoencoder_critical_points",
+    "deepscope.experiments.deep_linear_no_bad_minima",
     "deepscope.experiments.strict_saddle_factorization",
 )
 
