@@ -169,7 +169,7 @@ def agresti_coull(k: int, n: int) -> float:
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     import torch
 
-    from ..instruments.landscape import _deep_linear as dl
+    from ..instruments.landscape import deep_linear as dl
 
     config.validate()
     previous = torch.get_num_threads()
