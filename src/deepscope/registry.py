@@ -73,6 +73,7 @@ _MODULES = (
     "deepscope.experiments.linear_autoencoder_critical_points",
     "deepscope.experiments.deep_linear_no_bad_minima",
     "deepscope.experiments.strict_saddle_factorization",
+    "deepscope.experiments.gauss_newton_decomposition",
 )
 
 _cache: dict[str, ExperimentSpec] | None = None
