@@ -165,6 +165,10 @@ REFERENCES: dict[str, str] = {
         "J. Pennington and Y. Bahri, 'Geometry of neural network loss surfaces via random matrix "
         "theory', ICML 2017."
     ),
+    "blum1992": (
+        "A. L. Blum and R. L. Rivest, 'Training a 3-node neural network is NP-complete', "
+        "Neural Networks 5:117-127 (1992)."
+    ),
     "cohen2021": (
         "J. M. Cohen, S. Kaur, Y. Li, J. Z. Kolter and A. Talwalkar, 'Gradient descent on neural "
         "networks typically occurs at the edge of stability', ICLR 2021, arXiv:2103.00065."
