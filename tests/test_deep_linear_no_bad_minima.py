@@ -170,12 +170,6 @@ def test_gradient_descent_reaches_global_minimum_and_stops():
     np.testing.assert_allclose(final, np.broadcast_to(optimum, final.shape), atol=1e-3)
 
 
-def test_agresti_coull():
-    assert exp.agresti_coull(50, 50) == pytest.approx(np.sqrt((52 / 54) * (2 / 54) / 54))
-    assert exp.agresti_coull(0, 10) == pytest.approx(exp.agresti_coull(10, 10))
-    assert exp.agresti_coull(10, 10) > 0
-
-
 @pytest.mark.parametrize("change", [
     {"d_y": 5}, {"depths": ()}, {"depths": (1, 1)}, {"n_samples": 4},
     {"spectrum_distinct": (4.0, 2.0, 2.0)}, {"spectrum_repeated": (4.0, 2.0, 1.0)},

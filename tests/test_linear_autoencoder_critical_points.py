@@ -114,12 +114,6 @@ def test_gradient_descent_and_search_reach_critical_points():
         assert np.linalg.norm(g) <= 1e-8 * np.trace(S)
 
 
-def test_agresti_coull_stderr():
-    assert lacp.agresti_coull_stderr(100, 100) == pytest.approx(
-        math.sqrt((102 / 104) * (2 / 104) / 104))
-    assert lacp.agresti_coull_stderr(0, 10) > 0
-
-
 def test_quick_preset_checks():
     cfg = lacp.Config.quick()
     assert cfg != lacp.Config.full()

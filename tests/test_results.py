@@ -14,6 +14,7 @@ from deepscope.results import (
     SanityCheckError,
     Z,
     compute_verdict,
+    proportion_stderr,
 )
 
 
@@ -186,3 +187,18 @@ def test_result_json_types():
     assert data["measurements"]["m"]["value"] == [1.0, "inf"]
     assert isinstance(data["checks"][0]["measured"], float)
     assert isinstance(data["checks"][0]["stderr"], float)
+
+
+def test_proportion_stderr():
+    # Agresti-Coull with Z = 2: two pseudo-successes and two pseudo-failures
+    assert proportion_stderr(100, 100) == pytest.approx(math.sqrt((102 / 104) * (2 / 104) / 104))
+    assert proportion_stderr(50, 100) == pytest.approx(math.sqrt(0.5 * 0.5 / 104))
+    assert proportion_stderr(0, 10) == pytest.approx(proportion_stderr(10, 10))
+    assert proportion_stderr(10, 10) > 0
+    # a fraction of 1 from 20 runs cannot pass a 0.05 tolerance; from 200 runs it can
+    assert Check("f", "", 1.0, 1.0, 0.05, kind="statistical",
+                 stderr=proportion_stderr(20, 20)).outcome == "inconclusive"
+    assert Check("f", "", 1.0, 1.0, 0.05, kind="statistical",
+                 stderr=proportion_stderr(200, 200)).outcome == "pass"
+    with pytest.raises(ValueError):
+        proportion_stderr(3, 2)

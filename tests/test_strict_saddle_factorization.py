@@ -126,13 +126,6 @@ def test_ball_is_inside_radius_and_fills_it():
     assert abs(frac - 2.0**-6) <= 4 * math.sqrt(2.0**-6 / 4000)
 
 
-def test_fraction_stderr():
-    assert ssf.fraction_stderr(100, 100) > 0
-    n_t = 100 + 4
-    p_t = (50 + 2) / n_t
-    assert math.isclose(ssf.fraction_stderr(50, 100), math.sqrt(p_t * (1 - p_t) / n_t))
-
-
 @pytest.fixture(scope="module")
 def quick_result():
     return ssf.run(ssf.Config.quick(), np.random.default_rng(0))

@@ -57,7 +57,8 @@ Z = 2.0
 """Standard errors on each side of an estimate that must clear (or miss) the tolerance."""
 
 __all__ = ["COMPARISONS", "KINDS", "ROLES", "VERDICTS", "Z", "Check", "ExperimentResult",
-           "Measurement", "SanityCheckError", "compute_verdict", "failed_sanity_checks"]
+           "Measurement", "SanityCheckError", "compute_verdict", "failed_sanity_checks",
+           "proportion_stderr"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +179,23 @@ class Check:
         data["stderr"] = _plain(self.stderr)
         data["outcome"] = self.outcome
         return data
+
+
+def proportion_stderr(successes: int, trials: int) -> float:
+    """Standard error of a success fraction, Agresti-Coull style (positive also at 0 and 1).
+
+    ``sqrt(p~ (1 - p~) / (n + Z^2))`` with ``p~ = (k + Z^2 / 2) / (n + Z^2)``: adding Z^2 / 2
+    successes and failures keeps the error bar honest when every run succeeds, so a fraction of
+    1 out of few runs cannot pass a tolerance that more runs are needed to resolve.
+
+    References:
+        Agresti & Coull 1998, Am. Stat. 52:119 (approximate is better than "exact").
+    """
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise ValueError(f"need 0 <= successes <= trials and trials > 0, got {successes}/{trials}")
+    n = trials + Z**2
+    p = (successes + Z**2 / 2) / n
+    return math.sqrt(p * (1 - p) / n)
 
 
 def compute_verdict(checks: list[Check]) -> str:

@@ -73,6 +73,7 @@ from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
 from ._plotting import new_figure
+from ._threads import one_torch_thread
 
 _ARCHS = ("shallow", "tree", "tree_shared")
 _N_IN = 8
@@ -151,16 +152,10 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     shape = (config.seeds, len(config.budgets), len(_ARCHS))
     test, train = np.empty(shape), np.empty(shape)
     n_params = np.empty(shape[1:], dtype=np.int64)
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small networks: one thread is fastest, and fixes the bits
-    try:
+    with one_torch_thread():
         for s in range(config.seeds):
             seed_rng = np.random.default_rng(rng.integers(2**63))
             test[s], train[s], n_params = _train_seed(config, seed_rng)
-    finally:
-        torch.set_num_threads(threads)
     log_test = np.log(test)
     gm, gm_se = _mean_se(log_test)
     ratio, ratio_se = _mean_se(log_test[:, :, 1:] - log_test[:, :, :1])  # (budgets, 2)

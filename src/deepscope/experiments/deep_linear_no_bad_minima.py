@@ -69,8 +69,9 @@ import numpy as np
 
 from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
-from ..results import Check, ExperimentResult, Measurement, Z
+from ..results import Check, ExperimentResult, Measurement, proportion_stderr
 from ._plotting import new_figure
+from ._threads import one_torch_thread
 
 EPS = float(np.finfo(np.float64).eps)
 SPECTRA = ("distinct", "repeated")
@@ -160,24 +161,13 @@ def model_loss(widths, Ws, X, Y) -> float:
         return float(0.5 * ((out - torch.from_numpy(Y.T.copy())) ** 2).sum())
 
 
-def agresti_coull(k: int, n: int) -> float:
-    """Standard error of a success fraction with Z^2 / 2 pseudo-successes and -failures."""
-    pt = (k + Z**2 / 2) / (n + Z**2)
-    return float(np.sqrt(pt * (1 - pt) / (n + Z**2)))
-
-
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    import torch
 
     from ..instruments.landscape import deep_linear as dl
 
     config.validate()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(config, rng, dl)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run(config, rng, dl) -> ExperimentResult:
@@ -216,7 +206,7 @@ def _run(config, rng, dl) -> ExperimentResult:
             part = slice(j * c.n_runs, (j + 1) * c.n_runs)
             ok = rel[part] <= c.rel_tol
             k, n = int(ok.sum()), c.n_runs
-            se = agresti_coull(k, n)
+            se = proportion_stderr(k, n)
             paper = "Kawaguchi 2016 Thm 2.3" if s == "distinct" else "Lu & Kawaguchi 2017 Thm 2.3"
             checks.append(Check(
                 f"global_fraction_h{H}_{s}", f"H = {H}, {s} spectrum of Sigma: fraction of "

@@ -74,6 +74,7 @@ from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
 from ._plotting import new_figure
+from ._threads import one_torch_thread
 
 N_CLASSES = 10
 N_INPUTS = 64
@@ -118,16 +119,11 @@ def half_squared_error(output, target):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    import torch
 
     config.validate()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         seeds = [_run_seed(config, np.random.default_rng(rng.integers(2**63)), first=s == 0)
                  for s in range(config.n_seeds)]
-    finally:
-        torch.set_num_threads(threads)
     return _result(config, seeds)
 
 

@@ -83,8 +83,9 @@ import numpy as np
 
 from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
-from ..results import Check, ExperimentResult, Measurement
+from ..results import Check, ExperimentResult, Measurement, proportion_stderr
 from ._plotting import new_figure
+from ._threads import one_torch_thread
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -248,22 +249,12 @@ def critical_point_search(torch, S: np.ndarray, config: Config, rng: np.random.G
     return theta.numpy(), g.norm(dim=1).numpy(), eig.numpy()
 
 
-def agresti_coull_stderr(successes: int, runs: int) -> float:
-    """Binomial standard error with the Agresti-Coull (Wilson-type) adjustment (> 0 at 0 and 1)."""
-    adjusted = (successes + 2) / (runs + 4)
-    return math.sqrt(adjusted * (1 - adjusted) / (runs + 4))
-
-
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     import torch
 
     config.validate()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(torch, config, rng)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run(torch, config: Config, rng: np.random.Generator) -> ExperimentResult:
@@ -331,7 +322,7 @@ def _run(torch, config: Config, rng: np.random.Generator) -> ExperimentResult:
     final_gap = (curves[:, -1] - e_star) / e_star
     successes = int(np.sum(final_gap <= config.success_rtol))
     frac = successes / config.gd_runs
-    frac_se = agresti_coull_stderr(successes, config.gd_runs)
+    frac_se = proportion_stderr(successes, config.gd_runs)
 
     n_sets = len(sets)
     checks = [

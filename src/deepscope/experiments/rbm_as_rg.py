@@ -74,6 +74,7 @@ from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
 from ._plotting import new_figure
+from ._threads import one_torch_thread
 
 PAPER_L1 = 2e-4  # Mehta & Schwab 2014, Fig. 3 training
 PAPER_SAMPLES, PAPER_EPOCHS, PAPER_L = 20_000, 200, 40
@@ -120,18 +121,13 @@ def _ratio(num, den):
 
 
 def _train_stack(v, config, l1, seed):
-    import torch
 
     from ..instruments import physics as ph
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return ph.stack_rbms(v, config.layers, np.random.default_rng(seed),
                              n_epochs=config.n_epochs, lr=config.lr, l1=l1,
                              batch_size=config.batch_size)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _stack_stats(fields, rand_stats, config, rng):

@@ -71,8 +71,9 @@ import numpy as np
 
 from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
-from ..results import Check, ExperimentResult, Measurement, Z
+from ..results import Check, ExperimentResult, Measurement, proportion_stderr
 from ._plotting import new_figure
+from ._threads import one_torch_thread
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -142,13 +143,6 @@ def critical_point(eigvals, eigvecs, subset, rot):
     return u @ rot
 
 
-def fraction_stderr(k: int, n: int) -> float:
-    """Agresti-Coull standard error of a success fraction (positive also when k = n)."""
-    n_t = n + Z**2
-    p_t = (k + Z**2 / 2) / n_t
-    return math.sqrt(p_t * (1 - p_t) / n_t)
-
-
 def _ball(rng, n, shape, radius):
     """``n`` points uniform in the ball of the given radius in R^prod(shape)."""
     dim = int(np.prod(shape))
@@ -216,15 +210,10 @@ def perturbed_gradient_descent(u, m, eta, steps, radius, g_thres, t_thres, f_thr
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    import torch
 
     config.validate()
-    prev_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         return _run(config, rng)
-    finally:
-        torch.set_num_threads(prev_threads)
 
 
 def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
@@ -311,10 +300,10 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
               kind="directional", comparison="at_most"),
         Check("gd_small_init_success", f"fraction of {n} GD runs from small random starts "
               f"with f < {config.f_target:g} after {config.steps} steps (Agresti-Coull stderr)",
-              k_gd / n, 1.0, tol, kind="statistical", stderr=fraction_stderr(k_gd, n)),
+              k_gd / n, 1.0, tol, kind="statistical", stderr=proportion_stderr(k_gd, n)),
         Check("pgd_from_zero_success", f"fraction of {n} perturbed-GD runs started exactly at "
               f"U = 0 returning f < {config.f_target:g} (Agresti-Coull stderr)",
-              k_pgd / n, 1.0, tol, kind="statistical", stderr=fraction_stderr(k_pgd, n)),
+              k_pgd / n, 1.0, tol, kind="statistical", stderr=proportion_stderr(k_pgd, n)),
         Check("spectrum_at_zero", "max |eigenvalues of H(0) - closed form -2 lambda_i(M*) "
               "(each r times)| / sigma_1", spec_dev, 0.0, eig_tol, role="sanity"),
         Check("saddle_lambda_min_closed_form", "max |lambda_min(H(U_S)) + 2 max_{j not in S} "
@@ -341,8 +330,8 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
                                           "first target"),
         "minus_two_sigma_1": Measurement(-2 * s1_first, description="-2 sigma_1(M*), first "
                                          "target"),
-        "gd_success_fraction": Measurement(k_gd / n, fraction_stderr(k_gd, n)),
-        "pgd_success_fraction": Measurement(k_pgd / n, fraction_stderr(k_pgd, n)),
+        "gd_success_fraction": Measurement(k_gd / n, proportion_stderr(k_gd, n)),
+        "pgd_success_fraction": Measurement(k_pgd / n, proportion_stderr(k_pgd, n)),
         "gd_steps_to_target": Measurement(*mean_se(it_gd), unit="steps",
                                           description="mean over successful GD runs"),
         "pgd_steps_to_target": Measurement(*mean_se(it_pgd), unit="steps",
