@@ -74,6 +74,7 @@ _MODULES = (
     "deepscope.experiments.deep_linear_no_bad_minima",
     "deepscope.experiments.strict_saddle_factorization",
     "deepscope.experiments.gauss_newton_decomposition",
+    "deepscope.experiments.linear_interpolation",
     "deepscope.experiments.training_is_np_hard",
 )
 
