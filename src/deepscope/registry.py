@@ -75,6 +75,7 @@ _MODULES = (
     "deepscope.experiments.strict_saddle_factorization",
     "deepscope.experiments.gauss_newton_decomposition",
     "deepscope.experiments.linear_interpolation",
+    "deepscope.experiments.edge_of_stability",
     "deepscope.experiments.training_is_np_hard",
 )
 
