@@ -162,7 +162,6 @@ def model_loss(widths, Ws, X, Y) -> float:
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-
     from ..instruments.landscape import deep_linear as dl
 
     config.validate()

@@ -242,7 +242,6 @@ def summarise(run: dict) -> dict:
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-
     config.validate()
     with one_torch_thread():
         seeds = [_run_seed(config, np.random.default_rng(rng.integers(2**63)), first=s == 0)

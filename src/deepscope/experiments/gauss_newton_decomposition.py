@@ -119,7 +119,6 @@ def half_squared_error(output, target):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-
     config.validate()
     with one_torch_thread():
         seeds = [_run_seed(config, np.random.default_rng(rng.integers(2**63)), first=s == 0)

@@ -149,7 +149,6 @@ def mean_se(x) -> tuple[float, float]:
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-
     config.validate()
     with one_torch_thread():
         return _run(config, rng)

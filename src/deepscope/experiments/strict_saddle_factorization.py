@@ -210,7 +210,6 @@ def perturbed_gradient_descent(u, m, eta, steps, radius, g_thres, t_thres, f_thr
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-
     config.validate()
     with one_torch_thread():
         return _run(config, rng)
