@@ -1,4 +1,4 @@
-"""The public physics path named in the issue: deepscope.physics."""
+"""The public physics path: deepscope.physics re-exports the Ising and RG instruments."""
 
 from __future__ import annotations
 

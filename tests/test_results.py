@@ -32,7 +32,6 @@ def test_exact_check():
 def test_relative_check():
     assert Check("a", "", 101.0, 100.0, 0.02, relative=True).outcome == "pass"
     assert Check("a", "", 103.0, 100.0, 0.02, relative=True).outcome == "fail"
-    assert Check("a", "", 0.0, 0.0, 0.5, relative=True).outcome == "fail"
     # the standard error is relative too: |d| = 0.01, 2 s / 100 = 0.02 -> 0.03 > 0.02
     c = Check("a", "", 101.0, 100.0, 0.02, kind="statistical", stderr=1.0, relative=True)
     assert c.deviation == pytest.approx(0.01) and c.error_bar == pytest.approx(0.02)
@@ -123,9 +122,10 @@ def test_verdicts_from_evidence_only():
     assert compute_verdict([]) == "inconclusive"
     assert compute_verdict([sane]) == "inconclusive"  # sanity checks do not vote
     assert compute_verdict([ok, sane]) == "reproduced"
-    # an inconclusive sanity check does not spoil the verdict either
+    # a validity gate that cannot decide leaves the verdict open, whatever the evidence says
     loose = Check("t", "", 1.03, 1.0, 0.02, kind="statistical", stderr=0.01, role="sanity")
-    assert ExperimentResult(checks=[ok, loose]).verdict == "reproduced"
+    assert ExperimentResult(checks=[ok, loose]).verdict == "inconclusive"
+    assert compute_verdict([bad, loose]) == "inconclusive"
 
 
 def test_failed_sanity_check_is_an_error_not_a_verdict():
@@ -143,6 +143,12 @@ def test_invalid_check_arguments():
         Check("a", "", 0, 0, -1)
     with pytest.raises(ValueError):
         Check("a", "", 0, 0, math.nan)
+    with pytest.raises(ValueError):
+        Check("a", "", 0, 0, math.inf)
+    with pytest.raises(ValueError):
+        Check("a", "", 0, 0, 0.1, kind="statistical", stderr=-0.1)
+    with pytest.raises(ValueError, match="relative"):
+        Check("a", "", 1.0, 0.0, 0.5, relative=True)
     with pytest.raises(ValueError):
         Check("a", "", 0, 0, 0, kind="vibes")
     with pytest.raises(ValueError):

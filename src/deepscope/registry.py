@@ -76,6 +76,7 @@ _MODULES = (
     "deepscope.experiments.gauss_newton_decomposition",
     "deepscope.experiments.linear_interpolation",
     "deepscope.experiments.edge_of_stability",
+    "deepscope.experiments.sharp_vs_flat_minima",
     "deepscope.experiments.training_is_np_hard",
 )
 

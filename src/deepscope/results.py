@@ -28,12 +28,19 @@ A non-finite measured or expected value fails; a non-finite standard error canno
 Roles say what a check is evidence of:
 
 - ``role="evidence"``: the check would fail if the claim were false. Verdicts come from these only.
-- ``role="sanity"``: an invariant of our own construction or an identity of the implementation.
-  A failed sanity check means the run itself is broken: :attr:`ExperimentResult.verdict` raises
-  :class:`SanityCheckError` instead of giving a verdict.
+- ``role="sanity"``: an invariant of our own construction or an identity of the implementation,
+  or a condition for the run to be valid (e.g. training reached its target). A failed sanity
+  check means the run itself is broken: :attr:`ExperimentResult.verdict` raises
+  :class:`SanityCheckError` instead of giving a verdict. A sanity check whose error bar cannot
+  decide leaves the run's validity open, so the verdict is then ``inconclusive``.
 
-The verdict is ``reproduced`` when every evidence check passes, ``not_reproduced`` when any
-evidence check fails, and ``inconclusive`` otherwise (or when there is no evidence check).
+A comparison of an independently computed number (autograd, enumeration, sampling) with a
+prediction of the theory is evidence, whether the prediction is the paper's or derived here from
+the paper's model; a sanity check never implies an evidence check's outcome.
+
+The verdict is ``reproduced`` when every evidence check passes (and no sanity check is
+inconclusive), ``not_reproduced`` when an evidence check fails (and no sanity check is
+inconclusive), and ``inconclusive`` otherwise (or when there is no evidence check).
 
 References:
     Schuirmann 1987, J. Pharmacokinet. Biopharm. 15:657 (two one-sided tests for equivalence).
@@ -114,8 +121,12 @@ class Check:
             raise ValueError(f"comparison must be one of {COMPARISONS}, got {self.comparison!r}")
         if self.role not in ROLES:
             raise ValueError(f"check role must be one of {ROLES}, got {self.role!r}")
-        if not self.tolerance >= 0:
-            raise ValueError("tolerance must be >= 0")
+        if not (self.tolerance >= 0 and math.isfinite(self.tolerance)):
+            raise ValueError(f"check {self.name!r}: tolerance must be finite and >= 0")
+        if self.stderr is not None and float(self.stderr) < 0:
+            raise ValueError(f"check {self.name!r}: a standard error is >= 0")
+        if self.relative and float(self.expected) == 0:
+            raise ValueError(f"check {self.name!r}: a relative check needs expected != 0")
         if self.kind == "exact" and self.stderr is not None:
             raise ValueError(f"check {self.name!r}: an exact check has no standard error")
         if self.kind == "statistical" and self.stderr is None:
@@ -199,13 +210,15 @@ def proportion_stderr(successes: int, trials: int) -> float:
 
 
 def compute_verdict(checks: list[Check]) -> str:
-    """The verdict from the evidence checks (sanity checks do not vote).
+    """The verdict from the evidence checks, given that the run is valid.
 
-    ``reproduced`` if every evidence check passes, ``not_reproduced`` if any fails, else (some
-    inconclusive, or no evidence check at all) ``inconclusive``.
+    ``inconclusive`` when a sanity check is inconclusive (the run's validity is open) or there is
+    no evidence check; else ``not_reproduced`` if an evidence check fails, ``reproduced`` if all
+    pass, and ``inconclusive`` otherwise. Failed sanity checks are handled by
+    :attr:`ExperimentResult.verdict` (an error, not a verdict).
     """
     outcomes = [c.outcome for c in checks if c.role == "evidence"]
-    if not outcomes:
+    if not outcomes or any(c.outcome == "inconclusive" for c in checks if c.role == "sanity"):
         return "inconclusive"
     if "fail" in outcomes:
         return "not_reproduced"

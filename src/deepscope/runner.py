@@ -23,7 +23,8 @@ from .registry import ExperimentSpec, experiments, get
 from .results import ExperimentResult
 
 Log = Callable[[str], None]
-FULL_RECORD_FILE = "full_preset_results.json"  # in the package: docs/full-preset-results.json
+# A link in the package to docs/full-preset-results.json (a wheel holds the file itself).
+FULL_RECORD_FILE = "full_preset_results.json"
 
 
 def _quiet(_: str) -> None:
@@ -41,8 +42,9 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Run ``spec`` with ``config`` and store everything in the new directory ``out``.
 
-    A run that is not at the full preset also stores the recorded full-preset verdict of the
-    same experiment (``full_preset_record``), so that its report can show both.
+    A run that is not exactly the full preset (quick, or full with overrides) also stores the
+    recorded full-preset verdict of the same experiment (``full_preset_record``, made with seed
+    0), so that its report can show both.
 
     Returns:
         The stored ``result.json`` content.
@@ -80,7 +82,7 @@ def run_experiment(
             "seed": seed,
             **body,
         }
-        if not preset.startswith("full"):
+        if preset != "full":
             recorded = full_preset_record(spec.id)
             if recorded is not None:
                 record["full_preset_record"] = recorded
@@ -145,6 +147,10 @@ def _summary_row(spec: ExperimentSpec, record: dict[str, Any],
         "elapsed_s": env.get("elapsed_s"),
         "deviations": record.get("deviations", []),
     }
+    failing = [c["name"] for c in record["checks"]
+               if c.get("role") == "evidence" and c["outcome"] != "pass"]
+    if failing:
+        row["evidence_not_passed"] = failing
     if "full_preset_record" in record:
         row["full_preset_record"] = record["full_preset_record"]
     if head is not None:

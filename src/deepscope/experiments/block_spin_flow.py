@@ -5,7 +5,7 @@ nearest-neighbour correlation c flow up (towards the ordered sink) below T_c, do
 disordered sink) above T_c, and stay nearly invariant at T_c, so that the temperature where
 c_1 = c_0 locates T_c?
 
-Seed claim: Kadanoff's block spins (Kadanoff 1966), the picture behind "deep learning as RG"
+Claim: Kadanoff's block spins (Kadanoff 1966), the picture behind "deep learning as RG"
 (Lin, Tegmark & Rolnick 2017 Sec. IV; Mehta & Schwab 2014); measured as in Swendsen's MCRG
 (Swendsen 1979).
 

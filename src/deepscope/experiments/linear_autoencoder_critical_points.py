@@ -4,7 +4,7 @@ Question: for the n-p-n linear network trained on E(A, B) = sum_t ||y_t - A B x_
 y = x (an autoencoder), are the critical points exactly the projections onto sets of p
 eigenvectors, is the one onto the top p the only minimum, and does gradient descent find it?
 
-Seed claim: Baldi and Hornik 1989, Sec. 2, Facts 1-4 and Eq. 11. With Sigma_XX invertible and
+Claim: Baldi and Hornik 1989, Sec. 2, Facts 1-4 and Eq. 11. With Sigma_XX invertible and
 Sigma = Sigma_YX Sigma_XX^-1 Sigma_XY of full rank with distinct eigenvalues l_1 > ... > l_n
 (eigenvectors U), every full-rank critical point has A = U_I C, B = C^-1 U_I' Sigma_YX Sigma_XX^-1
 for a set I of p indices and an invertible p x p matrix C, so W = A B = P_{U_I} Sigma_YX

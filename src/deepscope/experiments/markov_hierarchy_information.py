@@ -4,7 +4,7 @@ Question: along a generative chain y_0 -> y_1 -> ... -> y_k, is I(y_0; y_k) non-
 processing), and does a sufficient statistic keep all the information about the top variable
 while a non-sufficient one loses some?
 
-Seed claim: LTR Sec. III, Thm 2 and Cor. 2: minimal sufficient statistics compose,
+Claim: LTR Sec. III, Thm 2 and Cor. 2: minimal sufficient statistics compose,
 T_i = f_i o T_{i+1}, and P(y_0 | x) = (f_0 o ... o f_n)(x); I(y; T(x)) = I(y; x) iff T is
 sufficient.
 

@@ -4,7 +4,7 @@ Question: bond moving plus decimation (b = 2, d = 2) gives the one-parameter rec
 K' = (1/2) ln cosh 4K. Where is its non-trivial fixed point, what exponent nu does it predict,
 and how far is that from Onsager's exact K_c = 0.4407, nu = 1?
 
-Seed claim: real-space RG as the physics behind deep networks (Lin, Tegmark & Rolnick 2017,
+Claim: real-space RG as the physics behind deep networks (Lin, Tegmark & Rolnick 2017,
 Sec. IV; Mehta & Schwab 2014); the Migdal-Kadanoff scheme is the simplest 2D real-space RG. The
 published b = 2 values are K* = 0.30469 and nu = 1.338 (Migdal 1976; Kadanoff 1976).
 

@@ -3,7 +3,7 @@
 Question: can one hidden layer of 4 smooth neurons compute u*v to any accuracy, with an error
 that shrinks as lambda^2 when the inputs are scaled by lambda and the output by lambda^-2?
 
-Seed claim: LTR Sec. II C, Eq. 11 and Fig. 2: m(u, v) = [s(l(u+v)) + s(-l(u+v)) - s(l(u-v))
+Claim: LTR Sec. II C, Eq. 11 and Fig. 2: m(u, v) = [s(l(u+v)) + s(-l(u+v)) - s(l(u-v))
 - s(-l(u-v))] / (4 l^2 s''(0)) = uv [1 + O(l^2 (u^2 + v^2))] for any s with s''(0) != 0.
 
 What is measured: the gate is a real ``torch.nn.Module`` with 4 hidden neurons (float64). For

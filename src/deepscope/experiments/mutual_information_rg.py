@@ -5,7 +5,7 @@ information about the environment E (spins beyond a buffer)? Koch-Janusz & Ringe
 maximiser of I(h : E) is the relevant degree of freedom, and that for 2D Ising it is Kadanoff's
 block spin (uniform w).
 
-Seed claim: machine-learned RG (Koch-Janusz & Ringel 2018, Nature Physics 14:578), contrasting
+Claim: machine-learned RG (Koch-Janusz & Ringel 2018, Nature Physics 14:578), contrasting
 with RBM-style coarse-graining (Mehta & Schwab 2014).
 
 What is measured: Wolff samples at T_c on the periodic 64 x 64 lattice; every 2 x 2 block on a
@@ -32,8 +32,9 @@ block_spin_class_wins (directional, paired jackknife errors) and uniform_near_ma
 
 Tolerances: the orderings are directional with two-standard-error bands. "Almost nothing" for
 the staggered filter is read as I(staggered) < 0.1 I(uniform) (our choice; measured ~1e-4).
-The gap of the uniform filter to the grid maximum must be <= 2%: calibrated on seeds 101, 102,
-103 (full preset, disjoint from seed 0), where the gaps were 0.38%, 0.44%, 0.16% (paired s.e.
+The gap of the uniform filter to the grid maximum must be <= 2%: a value first chosen after a
+seed-0 run (gap 0.5-0.7%), then confirmed on seeds 101, 102, 103 (full preset, disjoint from
+seed 0), where the gaps were 0.38%, 0.44%, 0.16% (paired s.e.
 0.17-0.25%, so upper two-s.e. bounds <= 0.94%); 2% is about twice that bound, leaving room for
 the quick preset's ~0.3% standard error.
 """

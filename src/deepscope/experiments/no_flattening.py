@@ -4,7 +4,7 @@ Question: does one bias-free hidden layer compute x_1...x_n with 2^n neurons (an
 while a binary tree of 4-neuron gates needs 4(n - 1)? And do trained networks with a fixed
 neuron budget do better on a product when the budget is split over several layers?
 
-Seed claims: LTR Sec. III H and App. A (the 2^n construction; "no flattening"; 160 neurons
+Claim: LTR Sec. III H and App. A (the 2^n construction; "no flattening"; 160 neurons
 against 2^32 for n = 32); Rolnick & Tegmark 2018, Thms 4.1-5.1 and Fig. 2 (trained networks on
 the product of many inputs: the best depth is > 1).
 

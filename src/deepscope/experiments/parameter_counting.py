@@ -5,7 +5,7 @@ taking v values each is a table of v^n numbers; a Hamiltonian (log-probability) 
 polynomial of degree at most d needs only the C(n+d, d) monomial coefficients, and locality makes
 the count linear in n.
 
-Seed claim: LTR Sec. II D: physics-like functions are cheap to describe, so networks that
+Claim: LTR Sec. II D: physics-like functions are cheap to describe, so networks that
 approximate them are cheap; for a megapixel 8-bit image, 256^(10^6) against C(10^6 + 4, 4).
 
 What is measured: C(n+d, d) against two independent counts for every n <= n_max, d <= d_max (our

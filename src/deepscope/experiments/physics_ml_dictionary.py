@@ -4,7 +4,7 @@ Question: is p(y|x) = softmax_y(-H_y(x) - mu_y) with H_y = -ln p(x|y) an identit
 consequence hold, that features in which every H_y is linear followed by a softmax (logistic
 regression) are Bayes-optimal, while features in which H_y is not linear are not?
 
-Seed claim: LTR Eq. 8 and Table 1 ("Hamiltonian <-> surprisal", "computing p from H <->
+Claim: LTR Eq. 8 and Table 1 ("Hamiltonian <-> surprisal", "computing p from H <->
 softmaxing"; the rest of the table is a dictionary, not a measurable claim).
 
 What is measured: (1) a random discrete model (classes and states drawn from the rng): the

@@ -4,7 +4,7 @@ Question: compiled from multiplication and square gates, does a network approxim
 multivariate polynomial with error O(lambda^2) while its neuron count stays fixed (only the
 weights grow, as lambda^-2)? And does the certified error bound of the compiler hold?
 
-Seed claim: LTR corollary after Eq. 11 ("any polynomial ... by a network of fixed finite size,
+Claim: LTR corollary after Eq. 11 ("any polynomial ... by a network of fixed finite size,
 independent of epsilon"); Rolnick & Tegmark Prop. 3.3 and Thm. 3.4 (lim_{eps->0} m_k(p) finite).
 
 What is measured: p = xyz + 2x^2 y - z^3 on [-1, 1]^3 is compiled by

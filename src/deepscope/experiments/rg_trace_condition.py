@@ -4,7 +4,7 @@ Question: in the variational RG language of Mehta & Schwab, e^{-H_RG(h)} = Tr_v 
 does the free energy stay unchanged (Z_tot = Z) exactly when the trace condition Tr_h e^{T} = 1
 holds, as LTR v1's Eq. 8 "<=>" says, or only in one direction?
 
-Seed claim: LTR v1's counterexample H(y, y') = H(y) + H(y') + K(y) + ln Z~ with
+Claim: LTR v1's counterexample H(y, y') = H(y) + H(y') + K(y) + ln Z~ with
 Z~ = sum_y e^{-H(y) - K(y)}: Z_tot = Z, yet the y-marginal is e^{-H-K}/Z~ != p(y). Schwab and Mehta
 (arXiv:1609.03541) reply that the "<=>" is a typo: the trace condition implies ΔF = 0 and the
 counterexample violates it, Tr_{y'} e^T = Z e^{-K(y)} / Z~, so their Eq. 22 stands.

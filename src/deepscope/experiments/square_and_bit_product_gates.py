@@ -3,7 +3,7 @@
 Question: does the bias-free 3-neuron square gate compute x^2 with error O(lambda^2), and how
 accurate is the one-neuron bit-product gate sigmoid(-beta (k - 1/2 - sum x_i)) really?
 
-Seed claim: LTR Eq. 13: prod_{i in K} x_i = lim_{beta -> inf} sigma(-beta (k - 1/2 - sum x_i)), with
+Claim: LTR Eq. 13: prod_{i in K} x_i = lim_{beta -> inf} sigma(-beta (k - 1/2 - sum x_i)), with
 "beta > D ln 10 gives D correct decimals"; the square gate [s(lx) + s(-lx) - 2 s(0)] /
 (l^2 s''(0)) of Rolnick & Tegmark Sec. 4.
 

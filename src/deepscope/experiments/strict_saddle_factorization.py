@@ -55,9 +55,11 @@ Refuted by: a positive or zero lambda_min at one of the non-global critical poin
 minimum that is not global), lambda_min above -sigma_r/3 there (Jin et al.'s gamma), lambda_min at
 U = 0 differing from -2 sigma_1, or a fraction of GD (or perturbed-GD) runs stuck above f = 1e-10
 (a spurious minimum or a saddle that traps). Evidence checks: ``lambda_min_at_zero``,
-``saddles_negative_curvature``, ``gd_small_init_success``, ``pgd_from_zero_success``. Sanity
-checks (identities of our construction): the full spectrum at 0 equals the closed form, the
-lambda_min at each saddle equals our closed form, the constructed points have zero gradient, the
+``saddles_negative_curvature``, ``gd_small_init_success``, ``pgd_from_zero_success``, and the
+dense autograd Hessians against the closed forms derived above from the model
+(``spectrum_at_zero``, ``saddle_lambda_min_closed_form``; these imply the first two, so they are
+evidence too, not sanity). Sanity checks (identities of our construction): the constructed points
+have zero gradient, the
 global minimum has no negative curvature beyond rounding, and plain GD at U = 0 never moves (its
 gradient is exactly zero by the formula).
 """
@@ -304,10 +306,9 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
               f"U = 0 returning f < {config.f_target:g} (Agresti-Coull stderr)",
               k_pgd / n, 1.0, tol, kind="statistical", stderr=proportion_stderr(k_pgd, n)),
         Check("spectrum_at_zero", "max |eigenvalues of H(0) - closed form -2 lambda_i(M*) "
-              "(each r times)| / sigma_1", spec_dev, 0.0, eig_tol, role="sanity"),
+              "(each r times)| / sigma_1", spec_dev, 0.0, eig_tol),
         Check("saddle_lambda_min_closed_form", "max |lambda_min(H(U_S)) + 2 max_{j not in S} "
-              "lambda_j| / sigma_1 over saddles (our closed form)", saddle_dev, 0.0, eig_tol,
-              role="sanity"),
+              "lambda_j| / sigma_1 over saddles (our closed form)", saddle_dev, 0.0, eig_tol),
         Check("critical_points_gradient", "max ||grad f(U_S)||_F / sigma_1^{3/2} over the "
               "constructed critical points (0 by construction)", crit_grad, 0.0, grad_tol,
               role="sanity"),

@@ -74,13 +74,12 @@ def _full_record(row: Any) -> dict[str, Any] | None:
     }
 
 
-def _rule_z(runs: list[dict[str, Any]]) -> Any:
-    """The Z of the check rule the stored results were judged with (the first one stored)."""
-    for run in runs:
-        rule = run["result"].get("rule")
-        if isinstance(rule, dict) and "z" in rule:
-            return _number(rule["z"])
-    return None
+def _rule_z(runs: list[dict[str, Any]]) -> str:
+    """The Z of the check rule the stored results were judged with (all runs, as text)."""
+    values = sorted({_number(run["result"]["rule"]["z"]) for run in runs
+                     if isinstance(run["result"].get("rule"), dict)
+                     and "z" in run["result"]["rule"]})
+    return " or ".join(values) if values else "n/a"
 
 
 def _png_data_uri(path: Path) -> str:
@@ -141,6 +140,10 @@ def render_report(directory: Path) -> str:
                     for c in result["checks"] if c.get("role", "evidence") == "sanity"
                 ],
                 "deviations": result.get("deviations", []),
+                "not_passed": [
+                    {"name": c["name"], "outcome": c["outcome"]} for c in result["checks"]
+                    if c.get("role", "evidence") == "evidence" and c["outcome"] != "pass"
+                ],
                 "full_record": _full_record(result.get("full_preset_record")),
                 "preset": result.get("preset", run["config"].get("preset")),
                 "headline": next(
@@ -179,7 +182,7 @@ def render_report(directory: Path) -> str:
                 "expected_text": _expected(section["headline"]),
             }
     counts = {v: sum(s["verdict"] == v for s in sections) for v in store_verdicts()}
-    reduced = [s for s in sections if not str(s["preset"]).startswith("full")]
+    reduced = [s for s in sections if s["preset"] != "full"]
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("deepscope", "report/templates"),
         autoescape=True,

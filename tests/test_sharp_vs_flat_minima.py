@@ -1,0 +1,166 @@
+"""Sharp and flat minima: T_alpha against a dense float64 Hessian, slices against direct losses."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from deepscope.curvature import HessianOperator, eigenvalues
+from deepscope.errors import UserInputError
+from deepscope.experiments import sharp_vs_flat_minima as sf
+from deepscope.landscape import evaluate_grid, random_directions
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (40,), generator=g)
+    net = sf.mlp((6, 5, 3), seed=1, dtype=torch.float64)
+    return net, X, y
+
+
+def _flat(net):
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+
+def _dense_hessian(net, X, y):
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for p in net.parameters()]
+    sizes = [p.numel() for p in net.parameters()]
+
+    def loss(flat):
+        parts = dict(zip(names, (t.reshape(s) for t, s in zip(torch.split(flat, sizes),
+                                                                 shapes))))
+        out = torch.func.functional_call(net, parts, (X,))
+        return torch.nn.functional.cross_entropy(out, y)
+
+    return torch.autograd.functional.hessian(loss, _flat(net))
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.3, 3.0, 10.0])
+def test_rescaling_keeps_function_and_transforms_hessian(small_net, alpha):
+    net, X, y = small_net
+    m = sf.rescale(net, alpha)
+    with torch.no_grad():
+        assert torch.allclose(m(X), net(X), rtol=0, atol=1e-13)
+    H, Ha = _dense_hessian(net, X, y), _dense_hessian(m, X, y)
+    n1 = 6 * 5 + 5
+    n2 = n1 + 5 * 3
+    d = torch.ones(H.shape[0], dtype=torch.float64)
+    d[:n1], d[n1:n2] = alpha, 1 / alpha
+    predicted = H / d[:, None] / d[None, :]
+    assert torch.allclose(Ha, predicted, rtol=0, atol=1e-12 * float(predicted.abs().max()))
+    # Block eigenvalues scale as alpha^-2 (layer 1) and alpha^2 (layer-2 weight).
+    l1 = torch.linalg.eigvalsh(H[:n1, :n1])[-1]
+    l1a = torch.linalg.eigvalsh(Ha[:n1, :n1])[-1]
+    l2 = torch.linalg.eigvalsh(H[n1:n2, n1:n2])[-1]
+    l2a = torch.linalg.eigvalsh(Ha[n1:n2, n1:n2])[-1]
+    assert float(l1a) == pytest.approx(float(l1) / alpha**2, rel=1e-10)
+    assert float(l2a) == pytest.approx(float(l2) * alpha**2, rel=1e-10)
+    # The library's Lanczos on the block operator agrees with the dense block.
+    op = HessianOperator(m, "ce", (X, y), params=["2.weight"])
+    lam = float(eigenvalues(op, k=1, which="largest", tol=1e-10).values[0])
+    assert lam == pytest.approx(float(l2a), rel=1e-8)
+    full = float(eigenvalues(HessianOperator(m, "ce", (X, y)), k=1, tol=1e-10).values[0])
+    assert full == pytest.approx(float(torch.linalg.eigvalsh(Ha)[-1]), rel=1e-8)
+
+
+def test_filter_normalised_slice_is_rescaling_invariant(small_net):
+    net, X, y = small_net
+    m = sf.rescale(net, 7.0)
+    d0 = random_directions(net, 1, norm="filter", seed=3)
+    d1 = random_directions(m, 1, norm="filter", seed=3)
+    s0 = evaluate_grid(net, "ce", (X, y), d0, grid=9, span=(-1, 1), accuracy=False).loss
+    s1 = evaluate_grid(m, "ce", (X, y), d1, grid=9, span=(-1, 1), accuracy=False).loss
+    assert np.allclose(s0, s1, rtol=1e-12, atol=0)
+    # direct check at one point: theta + t d by hand
+    t = 0.5
+    theta = _flat(net) + t * d0.vectors[0]
+    probe = sf.mlp((6, 5, 3), seed=1, dtype=torch.float64)
+    torch.nn.utils.vector_to_parameters(theta, probe.parameters())
+    with torch.no_grad():
+        direct = float(torch.nn.functional.cross_entropy(probe(X), y))
+    assert direct == pytest.approx(float(np.asarray(s0)[6]), rel=1e-12)
+    r0 = random_directions(net, 1, norm="none", seed=3)
+    r1 = random_directions(m, 1, norm="none", seed=3)
+    a = evaluate_grid(net, "ce", (X, y), r0, grid=9, span=(-1, 1), accuracy=False).loss
+    b = evaluate_grid(m, "ce", (X, y), r1, grid=9, span=(-1, 1), accuracy=False).loss
+    assert np.max(np.abs(np.asarray(a) - np.asarray(b)) / np.asarray(a)) > 0.1
+
+
+def test_train_adam_reproducible_and_leaves_model(small_net):
+    net, X, y = small_net
+    before = _flat(net).clone()
+    a = sf.train_adam(net, X, y, batch=8, lr=1e-2, target=0.0, max_epochs=3,
+                      rng=np.random.default_rng(1))
+    b = sf.train_adam(net, X, y, batch=8, lr=1e-2, target=0.0, max_epochs=3,
+                      rng=np.random.default_rng(1))
+    assert torch.equal(_flat(net), before)
+    assert torch.equal(_flat(a[0]), _flat(b[0]))
+    assert a[1] == 3 and a[2] == 15
+    c = sf.train_adam(net, X, y, batch=8, lr=1e-2, target=0.0, max_epochs=100, max_steps=7,
+                      rng=np.random.default_rng(1))
+    assert c[2] == 10  # stops at the end of the epoch in which max_steps is reached
+
+
+@pytest.fixture(scope="module")
+def quick_result():
+    return sf.run(sf.Config.quick(), np.random.default_rng(0))
+
+
+def test_quick_preset_checks(quick_result):
+    res = quick_result
+    by_name = {c.name: c for c in res.checks}
+    evidence = {"lb_sharper", "function_invariant", "layer1_block_scaling",
+                "layer2_block_scaling", "eps_sharpness_moves", "filter_slices_identical"}
+    assert {n for n, c in by_name.items() if c.role == "evidence"} == evidence
+    assert res.headline_check().name == "lb_sharper"
+    assert by_name["lb_sharper"].stderr is not None
+    assert all(c.stderr is None for c in res.checks if c.kind == "exact")
+    for c in res.checks:
+        assert math.isfinite(float(c.measured)), c.name
+        assert c.outcome in ("pass", "fail", "inconclusive")
+    assert res.verdict in ("reproduced", "not_reproduced", "inconclusive")
+    assert set(res.figures) == {"keskar", "dinh"}
+    assert res.deviations
+    res.to_json()
+
+
+def test_quick_arrays_recompute_the_checks(quick_result):
+    a = quick_result.arrays
+    by_name = {c.name: c for c in quick_result.checks}
+    lr = np.log10(a["phi_lb"] / a["phi_sb"])
+    assert by_name["lb_sharper"].measured == pytest.approx(lr.mean(), rel=1e-12)
+    al = a["alphas"]
+    i1 = int(np.flatnonzero(al == 1.0)[0])
+    pred = a["lambda_layer2"][i1] * al**2
+    assert np.allclose(a["lambda_layer2"], pred, rtol=1e-8)
+    assert np.allclose(a["lambda_layer1"], a["lambda_layer1"][i1] / al**2, rtol=1e-8)
+    assert np.all(a["lambda_full"] >= np.maximum(pred, a["lambda_layer1"][i1] / al**2)
+                  * (1 - 1e-8))
+    assert np.allclose(a["slice_filter"], a["slice_filter"][i1], rtol=1e-9)
+
+
+@pytest.mark.parametrize("change", [{"n_seeds": 1}, {"hidden": ()}, {"dinh_hidden": 0},
+                                    {"small_batch": 400}, {"learning_rate": 0.0},
+                                    {"target_loss": 0.0}, {"eps": 0.0}, {"max_steps": 0},
+                                    {"alphas": (0.5, 2.0)}, {"alphas": (1.0, -1.0)},
+                                    {"slice_points": 2}])
+def test_config_validation(change):
+    cfg = dataclasses.replace(sf.Config(), **change)
+    with pytest.raises(UserInputError):
+        cfg.validate()
+    with pytest.raises(UserInputError):
+        sf.run(cfg, np.random.default_rng(0))
+
+
+def test_presets_share_the_protocol():
+    full, quick = sf.Config.full(), sf.Config.quick()
+    for name in ("small_batch", "large_batch", "learning_rate", "target_loss", "eps",
+                 "lbfgs_iter", "alphas"):
+        assert getattr(quick, name) == getattr(full, name)
