@@ -52,11 +52,11 @@ tolerance of the same form as the logits, times the loss's condition (we use 1e-
 Raw slices must differ by more than 10% somewhere (a property of the construction, sanity).
 ``eps_sharpness_moves`` asks max/min over alpha of phi >= 2, a proposal (Dinh's claim is
 "arbitrarily large"; the quadratic model of phi grows as alpha^2 on the layer-2 box). The loss
-target was 1e-3 at first; with it, seed 0's large-batch networks stopped at the step cap short of the
-target (the sanity check failed, and their sharpness, about 5x the small-batch one, came from
-networks trained a tenth as long), so the target was raised to 1e-2 for both batch sizes and
-both presets; no threshold was moved. The eps_sharpness_moves threshold was not calibrated on
-other seeds.
+target was 1e-3 at first; with it, seed 0's large-batch networks stopped at the step cap short of
+the target (the sanity check failed, and their sharpness, about 5x the small-batch one, came from
+networks trained a tenth as long), so the target was raised to 1e-2 for both batch sizes and both
+presets; no threshold was moved. The eps_sharpness_moves threshold was not calibrated on other
+seeds.
 
 Refuted by: a mean log-ratio log10(phi_LB / phi_SB) whose upper error bar falls below 0 (LB not
 sharper; ``lb_sharper``, evidence); logits or loss that change under T_alpha
