@@ -92,7 +92,6 @@ def test_evidence_deviations_and_refutation(spec, twin_runs):
     assert roles == sorted(roles), "evidence checks are stored before sanity checks"
     head = next(c for c in first["checks"] if c["name"] == first["headline"])
     assert head["role"] == "evidence"
-    assert all(c["outcome"] != "fail" for c in first["checks"] if c["role"] == "sanity")
     assert first["deviations"] and all(isinstance(d, str) and d for d in first["deviations"])
     doc = inspect.getmodule(spec.run).__doc__ or ""
     assert "Refuted by" in doc, f"{spec.id}: the docstring says what would refute the claim"

@@ -214,7 +214,6 @@ def test_quick_preset_computes_its_checks(quick_result):
             "descent_coefficient_h2"} <= names
     evidence = [c for c in r.checks if c.role == "evidence"]
     assert r.headline_check().role == "evidence"
-    assert all(c.outcome in ("pass", "fail", "inconclusive") for c in r.checks)
     assert all(c.stderr is not None for c in evidence if c.kind == "statistical")
     assert all(c.stderr is None for c in r.checks if c.kind == "exact")
     assert r.deviations and set(r.figures) == {"loss_curves", "hessian_at_zero"}

@@ -163,10 +163,8 @@ def test_quick_preset_computes_every_check(quick_result):
     assert r.headline_check().name == "edge_ratio_eta_0.3"
     assert by_name["edge_ratio_eta_0.3"].stderr > 0
     for c in r.checks:
-        assert c.outcome in ("pass", "fail", "inconclusive")
         assert np.isfinite(float(c.measured))
         if c.kind == "exact":
             assert c.stderr is None
-    assert r.verdict in ("reproduced", "not_reproduced", "inconclusive")
     assert r.deviations and r.figures and r.measurements["hessian_vector_products"].value > 0
     assert r.arrays["edge_ratio"].shape == (2, 3)

@@ -20,8 +20,11 @@ RECORD = {row["id"]: row for row in load_full_preset_record().get("claims", [])}
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
 def test_full_preset_matches_the_record(spec):
+    assert spec.id in RECORD, f"{spec.id} has no full-preset record"
     result = spec.run(spec.config_cls.full(), np.random.default_rng(0))
     outcomes = {c.name: (c.measured, c.expected, c.outcome) for c in result.checks
                 if c.role == "evidence"}
-    assert spec.id in RECORD, f"{spec.id} has no full-preset record"
     assert result.verdict == RECORD[spec.id]["verdict"], outcomes
+    head = RECORD[spec.id]["headline"]
+    assert result.headline_check().name == head["name"]
+    assert result.headline_check().measured == pytest.approx(head["measured"], rel=1e-9, abs=1e-12)

@@ -160,8 +160,6 @@ def test_quick_preset_computes_every_check(quick_result):
     roles = {c.name: c.role for c in r.checks}
     assert roles["residual_vanishes"] == roles["identity_mse"] == "evidence"
     assert roles["ggn_psd"] == roles["rank_mse"] == "sanity"
-    assert all(c.outcome in ("pass", "fail", "inconclusive") for c in r.checks)
-    assert r.verdict in ("reproduced", "not_reproduced", "inconclusive")
     assert r.headline_check().name == "residual_vanishes"
     assert r.deviations and r.figures
     head = next(c for c in r.checks if c.name == "residual_vanishes")

@@ -127,8 +127,6 @@ def test_quick_preset_checks():
         n for n, c in names.items() if c.role == "sanity"}
     assert names["gd_success_fraction"].kind == "statistical"
     assert names["gd_success_fraction"].stderr > 0
-    assert all(c.outcome in ("pass", "fail", "inconclusive") for c in result.checks)
-    assert result.verdict in ("reproduced", "not_reproduced", "inconclusive")
     assert result.headline_check().role == "evidence"
     assert result.deviations and "critical_points" in result.figures
     assert result.arrays["hessian_eigs"].shape == (15, 24)

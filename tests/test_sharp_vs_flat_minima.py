@@ -124,8 +124,6 @@ def test_quick_preset_checks(quick_result):
     assert all(c.stderr is None for c in res.checks if c.kind == "exact")
     for c in res.checks:
         assert math.isfinite(float(c.measured)), c.name
-        assert c.outcome in ("pass", "fail", "inconclusive")
-    assert res.verdict in ("reproduced", "not_reproduced", "inconclusive")
     assert set(res.figures) == {"keskar", "dinh"}
     assert res.deviations
     res.to_json()

@@ -135,15 +135,13 @@ def test_quick_preset_checks(quick_result):
     res = quick_result
     by_name = {c.name: c for c in res.checks}
     evidence = {"lambda_min_at_zero", "saddles_negative_curvature", "gd_small_init_success",
-                "pgd_from_zero_success"}
+                "pgd_from_zero_success", "spectrum_at_zero", "saddle_lambda_min_closed_form"}
     assert {n for n, c in by_name.items() if c.role == "evidence"} == evidence
     assert res.headline_check().role == "evidence"
     assert all(c.stderr is None for c in res.checks if c.kind == "exact")
     assert by_name["gd_small_init_success"].stderr > 0
     for c in res.checks:
         assert math.isfinite(float(c.measured)), c.name
-        assert c.outcome in ("pass", "fail", "inconclusive")
-    assert res.verdict in ("reproduced", "not_reproduced", "inconclusive")
     assert res.deviations and any("40 runs" in s for s in res.deviations)
     assert set(res.figures) == {"loss_curves", "hessian_spectrum"}
     # The measured lambda_min at 0 is -2 sigma_1 of the first target (recomputed here).

@@ -169,7 +169,6 @@ def test_quick_preset_checks(quick_result):
     assert {n for n, c in by_name.items() if c.role == "evidence"} == evidence
     assert res.headline_check().name == "splittable_iff_consistent"
     assert all(c.stderr is None for c in res.checks)
-    assert res.verdict in ("reproduced", "not_reproduced", "inconclusive")
     cfg = tnh.Config.quick()
     counts = res.arrays["counts_per_n"]
     assert counts.shape == (len(cfg.n_values), 3)
