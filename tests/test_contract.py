@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from deepscope import store
-from deepscope.config import ExperimentConfig, config_from_dict, config_to_dict
+from deepscope.config import ExperimentConfig, config_digest, config_from_dict, config_to_dict
 from deepscope.registry import experiments
 from deepscope.results import VERDICTS
 from deepscope.runner import load_full_preset_record, run_experiment
@@ -102,9 +102,14 @@ def test_full_preset_record_lists_every_experiment():
     assert record.get("preset") == "full" and record.get("seed") == 0
     rows = {row["id"]: row for row in record["claims"]}
     assert sorted(rows) == sorted(IDS)
-    for row in rows.values():
+    for experiment_id, row in rows.items():
         assert row["verdict"] in VERDICTS
         assert row["elapsed_s"] > 0
+        full = experiments()[experiment_id].config_cls.full()
+        assert row["config_digest"] == config_digest(full), (
+            f"{experiment_id}: the full preset changed since the record; rerun it "
+            "(deepscope reproduce --full) and update docs/full-preset-results.json"
+        )
     host = record["host"]
     assert host["cpu"] and host["date"] and host["commit"]
     on_disk = json.loads((ROOT / "docs" / "full-preset-results.json").read_text())

@@ -63,6 +63,15 @@ def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
     return out
 
 
+def config_digest(config: ExperimentConfig) -> str:
+    """A short SHA-256 digest of a configuration's canonical JSON (tells configurations apart)."""
+    import hashlib
+    import json
+
+    text = json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def config_from_dict(cls: type[C], values: dict[str, Any], *, base: C | None = None) -> C:
     """Build a configuration from a mapping, checking keys and types.
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import store
-from .config import ExperimentConfig, config_to_dict
+from .config import ExperimentConfig, config_digest, config_to_dict
 from .errors import SanityCheckError, UserInputError
 from .registry import ExperimentSpec, experiments, get
 from .results import ExperimentResult
@@ -134,8 +134,8 @@ def load_full_preset_record() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _summary_row(spec: ExperimentSpec, record: dict[str, Any],
-                 env: dict[str, Any]) -> dict[str, Any]:
+def _summary_row(spec: ExperimentSpec, record: dict[str, Any], env: dict[str, Any],
+                 config: ExperimentConfig) -> dict[str, Any]:
     head = next((c for c in record["checks"] if c["name"] == record.get("headline")), None)
     row: dict[str, Any] = {
         "id": spec.id,
@@ -145,6 +145,7 @@ def _summary_row(spec: ExperimentSpec, record: dict[str, Any],
         "verdict": record["verdict"],
         "run_dir": spec.id,
         "elapsed_s": env.get("elapsed_s"),
+        "config_digest": config_digest(config),
         "deviations": record.get("deviations", []),
     }
     failing = [c["name"] for c in record["checks"]
@@ -248,7 +249,7 @@ def reproduce(
                 f"[{index}/{len(specs)}] {spec.id}: {record['verdict']} "
                 f"({time.perf_counter() - start:.1f} s)"
             )
-        rows.append(_summary_row(spec, record, env))
+        rows.append(_summary_row(spec, record, env, config))
 
     summary = {
         "format_version": store.FORMAT_VERSION,
