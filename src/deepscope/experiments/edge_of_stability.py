@@ -78,11 +78,11 @@ import numpy as np
 from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
+from ._digits import N_CLASSES, digits_subset
 from ._plotting import new_figure
 from ._threads import one_torch_thread
 
 N_INPUTS = 64
-N_CLASSES = 10
 UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 CONTROL_FACTOR = 0.4
 """The control step is this fraction of the smallest step size."""
@@ -250,15 +250,8 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
 
 
 def _run_seed(config: Config, rng: np.random.Generator, first: bool) -> dict:
-    import torch
 
-    from ..data import digits
-
-    data = digits(seed=0)
-    idx = rng.choice(data.n_train, size=config.n_samples, replace=False)
-    X = torch.tensor(data.X_train[idx], dtype=torch.float64)
-    X = X - X.mean(dim=0)
-    Y = torch.nn.functional.one_hot(torch.tensor(data.y_train[idx]), N_CLASSES).to(X.dtype)
+    X, _, Y = digits_subset(config.n_samples, rng)
     base = mlp(config.width, rng)
     lanczos_seed = int(rng.integers(2**31))
     etas = list(config.step_sizes) + [CONTROL_FACTOR * min(config.step_sizes)]

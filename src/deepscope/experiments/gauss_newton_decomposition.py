@@ -73,10 +73,10 @@ import numpy as np
 from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
+from ._digits import N_CLASSES, digits_subset
 from ._plotting import new_figure
 from ._threads import one_torch_thread
 
-N_CLASSES = 10
 N_INPUTS = 64
 UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 EXPONENT_THRESHOLD = 0.5
@@ -132,14 +132,7 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
 def _run_seed(config: Config, rng: np.random.Generator, first: bool) -> dict:
     import torch
 
-    from ..data import digits
-
-    data = digits(seed=0)
-    idx = rng.choice(data.n_train, size=config.n_samples, replace=False)
-    X = torch.tensor(data.X_train[idx], dtype=torch.float64)
-    X = X - X.mean(dim=0)
-    labels = torch.tensor(data.y_train[idx], dtype=torch.int64)
-    Y = torch.nn.functional.one_hot(labels, N_CLASSES).to(torch.float64)
+    X, labels, Y = digits_subset(config.n_samples, rng)
     model = _mlp(config.width, rng)
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     levels = list(config.loss_levels)
