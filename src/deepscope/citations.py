@@ -173,7 +173,53 @@ REFERENCES: dict[str, str] = {
         "J. M. Cohen, S. Kaur, Y. Li, J. Z. Kolter and A. Talwalkar, 'Gradient descent on neural "
         "networks typically occurs at the edge of stability', ICLR 2021, arXiv:2103.00065."
     ),
-
+    "choromanska2015": (
+        "A. Choromanska, M. Henaff, M. Mathieu, G. Ben Arous and Y. LeCun, 'The loss surfaces of "
+        "multilayer networks', AISTATS 2015, arXiv:1412.0233."
+    ),
+    "auffinger2013": (
+        "A. Auffinger, G. Ben Arous and J. Cerny, 'Random matrices and complexity of spin "
+        "glasses', Comm. Pure Appl. Math. 66:165-201 (2013), arXiv:1003.1129."
+    ),
+    "dauphin2014": (
+        "Y. N. Dauphin, R. Pascanu, C. Gulcehre, K. Cho, S. Ganguli and Y. Bengio, 'Identifying "
+        "and attacking the saddle point problem in high-dimensional non-convex optimization', "
+        "NeurIPS 2014, arXiv:1406.2572."
+    ),
+    "bray2007": (
+        "A. J. Bray and D. S. Dean, 'Statistics of critical points of Gaussian fields on "
+        "large-dimensional spaces', Phys. Rev. Lett. 98:150201 (2007)."
+    ),
+    "sagun2016": (
+        "L. Sagun, L. Bottou and Y. LeCun, 'Eigenvalues of the Hessian in deep learning: "
+        "singularity and beyond', arXiv:1611.07476 (2016)."
+    ),
+    "papyan2019": (
+        "V. Papyan, 'Measurements of three-level hierarchical structure in the outliers in the "
+        "spectrum of deepnet Hessians', ICML 2019, arXiv:1901.08244."
+    ),
+    "papyan2020": (
+        "V. Papyan, 'Traces of class/cross-class structure pervade deep learning spectra', "
+        "JMLR 21(252):1-64 (2020), arXiv:2008.11865."
+    ),
+    "hochreiter1997": (
+        "S. Hochreiter and J. Schmidhuber, 'Flat minima', Neural Computation 9(1):1-42 (1997)."
+    ),
+    "bekas2007": (
+        "C. Bekas, E. Kokiopoulou and Y. Saad, 'An estimator for the diagonal of a matrix', "
+        "Applied Numerical Mathematics 57:1214-1229 (2007)."
+    ),
+    "hutchinson1989": (
+        "M. F. Hutchinson, 'A stochastic estimator of the trace of the influence matrix for "
+        "Laplacian smoothing splines', Comm. Statist. Simulation Comput. 18:1059-1076 (1989)."
+    ),
+    "martens2010": (
+        "J. Martens, 'Deep learning via Hessian-free optimization', ICML 2010."
+    ),
+    "dangel2020": (
+        "F. Dangel, F. Kunstner and P. Hennig, 'BackPACK: packing more into backprop', ICLR 2020, "
+        "arXiv:1912.10985."
+    ),
 }
 
 
