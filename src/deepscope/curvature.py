@@ -18,6 +18,11 @@ Solvers (each result carries ``n_matvecs``, wall time and its uncertainty):
 - :func:`trace`: Hutch++ or Hutchinson, stopping on a confidence interval.
 - :func:`spectral_density`: stochastic Lanczos quadrature, probes batched.
 - :func:`hessian_index`: the fraction of negative eigenvalues, exact or estimated with its error.
+- :func:`diagonal`: the diagonal by Hutchinson's estimator or its low-rank-deflated variant, with
+  a standard error per entry; :func:`ggn_diagonal`: the exact GGN diagonal of a sequential
+  network in one backward pass.
+- :class:`CurvatureTracker`: the top eigenvalues (and optionally the trace) every N training
+  steps, Lanczos warm-started from the previous eigenvectors, with its overhead in products.
 
 A flat vector lists the selected parameters in ``model.named_parameters()`` order.
 """
@@ -35,11 +40,13 @@ from .instruments.curvature.decomposition import (
     gauss_newton_decomposition,
 )
 from .instruments.curvature.density import SpectralDensity, spectral_density
+from .instruments.curvature.diagonal import DiagonalEstimate, diagonal, ggn_diagonal
 from .instruments.curvature.ggn import EmpiricalFisherOperator, GGNOperator
 from .instruments.curvature.hessian import GaussNewtonResidualOperator, HessianOperator
 from .instruments.curvature.index import HessianIndex, hessian_index
 from .instruments.curvature.lanczos import EigenResult, eigenvalues
 from .instruments.curvature.trace import TraceEstimate, trace
+from .instruments.curvature.tracking import CurvatureTracker, TrackingOverhead, TrackRecord
 
 __all__ = [
     # operators
@@ -64,4 +71,10 @@ __all__ = [
     "SpectralDensity",
     "hessian_index",
     "HessianIndex",
+    "diagonal",
+    "DiagonalEstimate",
+    "ggn_diagonal",
+    "CurvatureTracker",
+    "TrackRecord",
+    "TrackingOverhead",
 ]
