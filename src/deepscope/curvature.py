@@ -17,6 +17,8 @@ Solvers (each result carries ``n_matvecs``, wall time and its uncertainty):
   every pair checked by its true residual.
 - :func:`trace`: Hutch++ or Hutchinson, stopping on a confidence interval.
 - :func:`spectral_density`: stochastic Lanczos quadrature, probes batched.
+- :func:`bulk_and_outliers`: the top-k eigenvalues exactly (Lanczos), then SLQ on the deflated
+  operator for the bulk; :func:`wasserstein1` scores any such measure against an exact spectrum.
 - :func:`hessian_index`: the fraction of negative eigenvalues, exact or estimated with its error.
 - :func:`diagonal`: the diagonal by Hutchinson's estimator or its low-rank-deflated variant, with
   a standard error per entry; :func:`ggn_diagonal`: the exact GGN diagonal of a sequential
@@ -45,6 +47,7 @@ from .instruments.curvature.ggn import EmpiricalFisherOperator, GGNOperator
 from .instruments.curvature.hessian import GaussNewtonResidualOperator, HessianOperator
 from .instruments.curvature.index import HessianIndex, hessian_index
 from .instruments.curvature.lanczos import EigenResult, eigenvalues
+from .instruments.curvature.outliers import BulkOutlierSpectrum, bulk_and_outliers, wasserstein1
 from .instruments.curvature.trace import TraceEstimate, trace
 from .instruments.curvature.tracking import CurvatureTracker, TrackingOverhead, TrackRecord
 
@@ -71,6 +74,9 @@ __all__ = [
     "SpectralDensity",
     "hessian_index",
     "HessianIndex",
+    "bulk_and_outliers",
+    "BulkOutlierSpectrum",
+    "wasserstein1",
     "diagonal",
     "DiagonalEstimate",
     "ggn_diagonal",
