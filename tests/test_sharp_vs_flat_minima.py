@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from deepscope.curvature import HessianOperator, eigenvalues
+from deepscope.curvature import HessianOperator, eigenvalues, ggn_diagonal
 from deepscope.errors import UserInputError
 from deepscope.experiments import sharp_vs_flat_minima as sf
+from deepscope.instruments.landscape.flatness import (
+    box_widths,
+    description_length,
+    rescaling_shift,
+)
 from deepscope.landscape import evaluate_grid, random_directions
 
 
@@ -117,7 +122,8 @@ def test_quick_preset_checks(quick_result):
     res = quick_result
     by_name = {c.name: c for c in res.checks}
     evidence = {"lb_sharper", "function_invariant", "layer1_block_scaling",
-                "layer2_block_scaling", "eps_sharpness_moves", "filter_slices_identical"}
+                "layer2_block_scaling", "eps_sharpness_moves", "filter_slices_identical",
+                "description_length_lb_longer", "description_length_rescaling"}
     assert {n for n, c in by_name.items() if c.role == "evidence"} == evidence
     assert res.headline_check().name == "lb_sharper"
     assert by_name["lb_sharper"].stderr is not None
@@ -148,7 +154,8 @@ def test_quick_arrays_recompute_the_checks(quick_result):
                                     {"small_batch": 400}, {"learning_rate": 0.0},
                                     {"target_loss": 0.0}, {"eps": 0.0}, {"max_steps": 0},
                                     {"alphas": (0.5, 2.0)}, {"alphas": (1.0, -1.0)},
-                                    {"slice_points": 2}])
+                                    {"slice_points": 2}, {"hs_delta": 0.0},
+                                    {"hs_floor": -1e-12}, {"hs_radius": 0.0}])
 def test_config_validation(change):
     cfg = dataclasses.replace(sf.Config(), **change)
     with pytest.raises(UserInputError):
@@ -160,5 +167,103 @@ def test_config_validation(change):
 def test_presets_share_the_protocol():
     full, quick = sf.Config.full(), sf.Config.quick()
     for name in ("small_batch", "large_batch", "learning_rate", "target_loss", "eps",
-                 "lbfgs_iter", "alphas"):
+                 "lbfgs_iter", "alphas", "hs_delta", "hs_radius", "hs_floor"):
         assert getattr(quick, name) == getattr(full, name)
+
+
+# ------------------------------------------------------------- Hochreiter & Schmidhuber's B
+
+def _dense_ggn(net, X, y):
+    """J^T H_L J by hand: the Jacobian of the logits by autograd, the softmax cross-entropy
+    Hessian (diag p - p p^T) / N per sample."""
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for p in net.parameters()]
+    sizes = [p.numel() for p in net.parameters()]
+
+    def logits(flat):
+        parts = dict(zip(names, (t.reshape(s) for t, s in zip(torch.split(flat, sizes),
+                                                                 shapes))))
+        return torch.func.functional_call(net, parts, (X,))
+
+    flat = _flat(net)
+    J = torch.autograd.functional.jacobian(logits, flat)  # (N, C, P)
+    p = torch.softmax(logits(flat), dim=1).detach()
+    HL = (torch.diag_embed(p) - p[:, :, None] * p[:, None, :]) / len(X)
+    return torch.einsum("ncp,ncd,ndq->pq", J, HL, J)
+
+
+def test_ggn_description_length_matches_dense_ggn(small_net):
+    net, X, y = small_net
+    G = _dense_ggn(net, X, y)
+    c = ggn_diagonal(net, "ce", (X, y))
+    assert torch.allclose(c, G.diagonal(), rtol=1e-12, atol=1e-15 * float(G.abs().max()))
+    for floor in (1e-12, 1e-3):  # the second one binds on some entries
+        B = description_length(c, 1e-3, radius=2.0, floor=floor)
+        dense = float(np.sum(np.log2(2.0 / np.sqrt(2e-3 / np.maximum(
+            G.diagonal().numpy(), floor)))))
+        assert B == pytest.approx(dense, abs=1e-9)
+        assert B == pytest.approx(float(np.sum(np.log2(2.0 / box_widths(c, 1e-3, floor=floor)))),
+                                  abs=1e-9)
+    # R cancels in differences between two diagonals of the same length
+    c2 = 3.0 * c
+    for R in (1.0, 1e5):
+        diff = description_length(c2, 1e-3, radius=R) - description_length(c, 1e-3, radius=R)
+        assert diff == pytest.approx(c.numel() * 0.5 * math.log2(3.0), rel=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.3, 3.0, 10.0])
+def test_description_length_rescaling_closed_form(small_net, alpha):
+    net, X, y = small_net
+    m = sf.rescale(net, alpha)
+    n1, n2 = 6 * 5 + 5, 5 * 3
+    d = torch.ones(n1 + n2 + 3, dtype=torch.float64)
+    d[:n1], d[n1:n1 + n2] = alpha, 1 / alpha
+    # G(T theta) = D^-1 G(theta) D^-1 on the dense GGN (independent of ggn_diagonal)
+    G, Ga = _dense_ggn(net, X, y), _dense_ggn(m, X, y)
+    assert torch.allclose(Ga, G / d[:, None] / d[None, :], rtol=0,
+                          atol=1e-12 * float(Ga.abs().max()))
+    c, ca = ggn_diagonal(net, "ce", (X, y)), ggn_diagonal(m, "ce", (X, y))
+    assert float(c.min()) > 1e-6  # no entry near the floor: the floor-free closed form applies
+    change = description_length(ca, 1e-3) - description_length(c, 1e-3)
+    closed = (n2 - n1) * math.log2(alpha)
+    assert change == pytest.approx(closed, abs=1e-10)
+    assert rescaling_shift(d) == pytest.approx(closed, abs=1e-12)
+    assert rescaling_shift(d, c) == pytest.approx(closed, abs=1e-12)
+    # with a floor that binds, the floor-aware prediction still matches the measured change
+    floor = float(torch.quantile(c, 0.5))
+    change = description_length(ca, 1e-3, floor=floor) - description_length(c, 1e-3, floor=floor)
+    assert change == pytest.approx(rescaling_shift(d, c, floor=floor), abs=1e-10)
+    assert abs(change - closed) > 1.0
+
+
+def test_flatness_rejects_bad_input():
+    with pytest.raises(UserInputError):
+        description_length([1.0, float("nan")], 1e-3)
+    with pytest.raises(UserInputError):
+        description_length([1.0], 0.0)
+    with pytest.raises(UserInputError):
+        box_widths([1.0], 1e-3, floor=0.0)
+    with pytest.raises(UserInputError):
+        rescaling_shift([1.0, 0.0])
+    with pytest.raises(UserInputError):
+        rescaling_shift([1.0, 2.0], [1.0])
+
+
+def test_quick_description_length_checks(quick_result):
+    res = quick_result
+    a, by_name = res.arrays, {c.name: c for c in res.checks}
+    lb = by_name["description_length_lb_longer"]
+    dB = a["B_lb"] - a["B_sb"]
+    assert lb.measured == pytest.approx(dB.mean(), rel=1e-12)
+    assert lb.stderr == pytest.approx(dB.std(ddof=1) / math.sqrt(len(dB)), rel=1e-12)
+    assert lb.kind == "directional" and lb.outcome in ("pass", "fail", "inconclusive")
+    assert np.all(a["B_sb"] >= 0) and np.all(a["B_lb"] >= 0)  # R = sqrt(2 delta / floor)
+    resc = by_name["description_length_rescaling"]
+    assert resc.kind == "exact" and resc.stderr is None and 0 < resc.tolerance < 1e-6
+    i1 = int(np.flatnonzero(a["alphas"] == 1.0)[0])
+    change = a["B_alpha"] - a["B_alpha"][i1]
+    assert resc.measured == pytest.approx(np.max(np.abs(change - a["B_change_pred"])), abs=1e-15)
+    assert np.allclose(change, a["B_change_pred"], rtol=0, atol=1e-8)
+    # B moves by thousands of bits over alpha in [0.1, 10]: not a function of the network
+    assert np.ptp(a["B_alpha"]) > 100
+    assert len(res.measurements["B_sb"].value) == sf.Config.quick().n_seeds

@@ -22,6 +22,13 @@ Evaluation (the user's model is never modified; every point goes through
 Sharpness (each says what it is invariant to): :func:`epsilon_sharpness` (Keskar),
 :func:`worst_case_sharpness` (SAM-style), :func:`adaptive_sharpness` (worst case, average),
 :func:`hessian_sharpness` (top eigenvalue and trace from :mod:`deepscope.curvature`).
+Flat-minimum description length (Hochreiter and Schmidhuber): :func:`description_length`,
+:func:`box_widths`, and :func:`rescaling_shift` (its exact change under a rescaling).
+
+Spherical p-spin glasses (Choromanska et al.; Auffinger, Ben Arous and Cerny):
+:mod:`deepscope.instruments.landscape.spin_glass` (energies, Riemannian gradient and Hessian on
+the sphere, descent), with :func:`threshold_energy`, :func:`ground_state_energy` and
+:func:`complexity` here.
 
 Figures: :func:`plot_line`, :func:`plot_contour`, :func:`plot_heatmap`, :func:`plot_surface`,
 :func:`plot_interpolation`, :func:`plotly_html`. Files (resumable grids, ``.npz``/CSV/VTK
@@ -52,6 +59,7 @@ from .instruments.landscape.directions import (
     target_direction,
 )
 from .instruments.landscape.evaluate import LandscapeEvaluator
+from .instruments.landscape.flatness import box_widths, description_length, rescaling_shift
 from .instruments.landscape.grid import (
     InterpolationResult,
     LandscapeResult,
@@ -78,6 +86,7 @@ from .instruments.landscape.sharpness import (
     hessian_sharpness,
     worst_case_sharpness,
 )
+from .instruments.landscape.spin_glass import complexity, ground_state_energy, threshold_energy
 from .instruments.landscape.trajectory import TrajectoryRecorder, pca_directions
 
 __all__ = [
@@ -114,6 +123,13 @@ __all__ = [
     "worst_case_sharpness",
     "adaptive_sharpness",
     "hessian_sharpness",
+    # flat minima, spin glasses
+    "description_length",
+    "box_widths",
+    "rescaling_shift",
+    "threshold_energy",
+    "ground_state_energy",
+    "complexity",
     # figures
     "plot_line",
     "plot_contour",

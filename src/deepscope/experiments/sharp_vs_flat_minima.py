@@ -18,7 +18,14 @@ D = diag(alpha on layer 1, 1/alpha on layer 2), so the layer-1 block scales as 1
 layer-2 block as alpha^2, and the spectral norm and epsilon-sharpness can be made as large as
 wished. (3) Li et al. 2018 (Sec. 4): filter-normalised directions remove this scale: the
 1D slice f(theta + t d) with d normalised per filter to ||theta_filter|| is the same before
-and after T_alpha.
+and after T_alpha. (4) Hochreiter & Schmidhuber 1997: a flat minimum needs fewer bits,
+B = sum_i log2(R / Delta_i) with Delta_i the side of the box on which the error rises by at most
+delta; to second order Delta_i = sqrt(2 delta / c_ii), c_ii the curvature diagonal. So the sharper
+LB minimum should have the larger B; and, by Dinh's argument, B is not invariant to T_alpha: the
+GGN obeys G(T theta) = D^-1 G(theta) D^-1 like H (f(D theta) = f(theta) for all theta gives
+J(D theta) = J(theta) D^-1, and the output-space loss Hessian is unchanged), so Delta_i -> d_i
+Delta_i and B(T_alpha theta) - B(theta) = -sum_i log2 d_i = (n2 - n1) log2 alpha, n1 the layer-1
+weights and biases and n2 the layer-2 weights whose curvature is above the floor.
 
 What is measured. Part 1: scikit-learn digits (1,438 training images); ReLU MLP 64-128-128-10
 (float32) trained by Adam (lr 1e-3) with batch ``small_batch`` and with batch ``large_batch``
@@ -31,12 +38,19 @@ small-batch Adam; for alpha in ``alphas`` we apply T_alpha (layer-1 weight and b
 layer-2 weight divided by alpha, output bias unchanged), compare the logits, measure lambda_max of
 the whole Hessian and of the layer-1 and layer-2 blocks with deepscope.curvature.eigenvalues
 (Lanczos, tol 1e-10) on HessianOperator, epsilon-sharpness, and 1D slices along a seeded Gaussian
-direction, filter-normalised and raw.
+direction, filter-normalised and raw. Both parts: B from the exact GGN diagonal
+(deepscope.curvature.ggn_diagonal, float64, full training set; description_length in
+deepscope.instruments.landscape.flatness), floor 1e-12, delta = 1e-3 (``hs_delta``, fixed before
+any run) and R = sqrt(2 delta / floor), the widest box the floor allows, so that B >= 0 (R = 1 was
+tried first and gave B < 0; R and delta cancel in every check). The GGN, not the Hessian: H&S's
+flatness term is built from output derivatives, i.e. Gauss-Newton form, and at a minimum of a
+well-fitted network the GGN is the Hessian's positive part (H = G + residual-weighted terms).
 
 Figures: sharpness against test accuracy, SB and LB (Keskar's Table 2-3 in one plot); the
 parametric loss along the line x_SB -> x_LB (their Fig. 3); lambda_max and epsilon-sharpness
 against alpha with the predicted alpha^{+-2} lines; the filter-normalised and raw 1D slices
-for every alpha (Li et al.'s Fig. 2 logic applied to Dinh's rescaling).
+for every alpha (Li et al.'s Fig. 2 logic applied to Dinh's rescaling); B per seed, SB against LB;
+B(T_alpha theta) - B(theta) against alpha with the closed form.
 
 Tolerances. ``lb_sharper``: log10(phi_LB / phi_SB) per seed, mean over seeds with its standard
 error, at least 0 (the claim's direction; no threshold is fitted). The Dinh checks are exact in
@@ -56,14 +70,22 @@ target was 1e-3 at first; with it, seed 0's large-batch networks stopped at the 
 the target (the sanity check failed, and their sharpness, about 5x the small-batch one, came from
 networks trained a tenth as long), so the target was raised to 1e-2 for both batch sizes and both
 presets; no threshold was moved. The eps_sharpness_moves threshold was not calibrated on other
-seeds.
+seeds. ``description_length_lb_longer``: B_LB - B_SB per seed, mean over seeds with its standard
+error, at least 0 (the claim's direction, no threshold). ``description_length_rescaling``: the
+GGN diagonal is a sum of N C non-negative squares of back-propagated dot products, so each entry
+has relative error at most gamma = (N + C + 100 (n_in + 1 + h + C)) u (the sums over N samples
+and C columns, the factor 100 as for the logits), and dB / dc_i = 1 / (2 c_i ln 2): the measured
+change of B may differ from the prediction by at most P gamma / ln 2 bits (both diagonals).
 
 Refuted by: a mean log-ratio log10(phi_LB / phi_SB) whose upper error bar falls below 0 (LB not
 sharper; ``lb_sharper``, evidence); logits or loss that change under T_alpha
 (``function_invariant``, evidence), block eigenvalues that do not scale as alpha^-2 and alpha^2
 (``layer1_block_scaling``, ``layer2_block_scaling``, evidence), epsilon-sharpness that does not
-move (``eps_sharpness_moves``, evidence), or filter-normalised slices that differ
-(``filter_slices_identical``, evidence). Sanity: every network reached the loss target
+move (``eps_sharpness_moves``, evidence), filter-normalised slices that differ
+(``filter_slices_identical``, evidence), a mean B_LB - B_SB whose upper error bar falls below 0
+(the sharper minimum not the longer description; ``description_length_lb_longer``, evidence), or a
+B that stays put under T_alpha or moves otherwise than (n2 - n1) log2 alpha
+(``description_length_rescaling``, evidence). Sanity: every network reached the loss target
 (``solutions_reached``), every Lanczos pair converged (``lanczos_converged``), the whole-H
 lambda_max respects the interlacing bound max(alpha^2 lambda_2, alpha^-2 lambda_1)
 (``interlacing_bound``), and raw slices do change (``raw_slices_differ``). The test-accuracy gap
@@ -79,6 +101,7 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..instruments.landscape.flatness import description_length, rescaling_shift
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult
 from ._plotting import new_figure
@@ -105,6 +128,9 @@ class Config(ExperimentConfig):
     alphas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0)
     slice_points: int = 41
     line_points: int = 25
+    hs_delta: float = 1e-3
+    hs_radius: float | None = None
+    hs_floor: float = 1e-12
 
     QUICK = {"n_seeds": 2, "hidden": (64, 64), "max_steps": 3000, "dinh_hidden": 16,
              "dinh_epochs": 30, "slice_points": 21, "line_points": 13}
@@ -126,6 +152,15 @@ class Config(ExperimentConfig):
             raise UserInputError("alphas must be positive and contain 1")
         if self.slice_points < 3 or self.line_points < 3:
             raise UserInputError("need slice_points >= 3 and line_points >= 3")
+        hs = (self.hs_delta, self.hs_floor, 1.0 if self.hs_radius is None else self.hs_radius)
+        if not all(v > 0 and math.isfinite(v) for v in hs):
+            raise UserInputError("hs_delta, hs_radius and hs_floor must be positive")
+
+    @property
+    def radius(self) -> float:
+        """R; by default the widest box the floor allows, sqrt(2 delta / floor)."""
+        r = self.hs_radius
+        return math.sqrt(2 * self.hs_delta / self.hs_floor) if r is None else float(r)
 
 
 def mlp(sizes, seed: int, dtype=None):
@@ -205,11 +240,13 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
 def _keskar(config: Config, rng: np.random.Generator, X, y, Xt, yt) -> dict:
     import torch
 
+    from ..curvature import ggn_diagonal
     from ..landscape import epsilon_sharpness, interpolate
 
     sizes = (X.shape[1], *config.hidden, 10)
     out = {k: [] for k in ("phi_sb", "phi_lb", "acc_sb", "acc_lb", "tacc_sb", "tacc_lb",
-                           "loss_sb", "loss_lb", "steps_sb", "steps_lb", "line")}
+                           "loss_sb", "loss_lb", "steps_sb", "steps_lb", "line", "B_sb",
+                           "B_lb", "floored_sb", "floored_lb")}
     for _ in range(config.n_seeds):
         init = mlp(sizes, int(rng.integers(2**31 - 1)))
         for tag, batch in (("sb", config.small_batch), ("lb", config.large_batch)):
@@ -224,6 +261,10 @@ def _keskar(config: Config, rng: np.random.Generator, X, y, Xt, yt) -> dict:
             out[f"tacc_{tag}"].append(accuracy(net, Xt, yt))
             out[f"loss_{tag}"].append(loss)
             out[f"steps_{tag}"].append(steps)
+            c = ggn_diagonal(net, "ce", (X, y), dtype=torch.float64)
+            out[f"B_{tag}"].append(description_length(c, config.hs_delta, radius=config.radius,
+                                                      floor=config.hs_floor))
+            out[f"floored_{tag}"].append(int((c < config.hs_floor).sum()))
             out[tag] = net
         line = interpolate(out["sb"], out["lb"], "ce", (X, y), n_points=config.line_points,
                            span=(-1.0, 2.0))
@@ -237,7 +278,7 @@ def _keskar(config: Config, rng: np.random.Generator, X, y, Xt, yt) -> dict:
 def _dinh(config: Config, rng: np.random.Generator, X, y) -> dict:
     import torch
 
-    from ..curvature import HessianOperator, eigenvalues
+    from ..curvature import HessianOperator, eigenvalues, ggn_diagonal
     from ..landscape import epsilon_sharpness, evaluate_grid, random_directions
 
     X, y = X.double(), y
@@ -250,7 +291,7 @@ def _dinh(config: Config, rng: np.random.Generator, X, y) -> dict:
     with torch.no_grad():
         logits0 = net(X)
     blocks = {"full": None, "layer1": ["0.weight", "0.bias"], "layer2": ["2.weight"]}
-    out = {k: [] for k in ("logit_dev", "loss", "phi", "filter", "raw", "resid")}
+    out = {k: [] for k in ("logit_dev", "loss", "phi", "filter", "raw", "resid", "B", "ggn")}
     out.update({k: [] for k in blocks})
     for a in config.alphas:
         m = rescale(net, a)
@@ -264,6 +305,10 @@ def _dinh(config: Config, rng: np.random.Generator, X, y) -> dict:
             out[name].append(float(eig.values[0]))
             out["resid"].append(float(eig.residuals[0] / max(abs(float(eig.values[0])),
                                                              eig.norm_estimate)))
+        c = ggn_diagonal(m, "ce", (X, y)).numpy()
+        out["ggn"].append(c)
+        out["B"].append(description_length(c, config.hs_delta, radius=config.radius,
+                                           floor=config.hs_floor))
         out["phi"].append(epsilon_sharpness(m, "ce", (X, y), eps=config.eps, seed=0,
                                             max_iter=config.lbfgs_iter).value)
         for norm in ("filter", "raw"):
@@ -311,6 +356,21 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     phi = np.asarray(d["phi"])
     loss_dev = max(_rel(v, d["loss"][i1]) for v in d["loss"])
     min_acc = min(min(k["acc_sb"]), min(k["acc_lb"]))
+    dB = np.asarray(k["B_lb"]) - np.asarray(k["B_sb"])
+    dB_m, dB_se = mean_se(dB)
+    h, n_in, c0, fl = config.dinh_hidden, X.shape[1], d["ggn"][i1], config.hs_floor
+    n1, n2, P = (n_in + 1) * h, 10 * h, c0.size
+    S = np.ones((len(alphas), P))  # the diagonal of D per alpha
+    S[:, :n1], S[:, n1:n1 + n2] = alphas[:, None], 1 / alphas[:, None]
+    ggn_dev = float(np.max(np.abs(np.stack(d["ggn"]) * S**2 - c0)[:, c0 > 0] / c0[c0 > 0]))
+    B_pred = np.array([rescaling_shift(sc, c0, floor=fl) for sc in S])
+    B_meas = np.asarray(d["B"]) - d["B"][i1]
+    crossed = [int(v) for v in ((c0 / S**2 < fl) != (c0 < fl)).sum(axis=1)]
+    n1p, n2p = int((c0[:n1] >= fl).sum()), int((c0[n1:n1 + n2] >= fl).sum())
+    B_closed = (n2p - n1p) * np.log2(alphas)
+    B_dev = float(np.max(np.abs(B_meas - B_pred)))
+    gamma = (len(X) + 10 + 100 * (n_in + 1 + h + 10)) * U64
+    B_tol = P * gamma / math.log(2)
     max_loss = max(max(k["loss_sb"]), max(k["loss_lb"]))
     checks = [
         Check("lb_sharper", f"mean over {config.n_seeds} seeds of log10(phi_LB / phi_SB), "
@@ -332,6 +392,15 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
         Check("filter_slices_identical", "max over alpha and t of the relative difference of "
               "the filter-normalised 1D slice from the alpha = 1 slice (Li et al. 2018; one "
               "rounding per entry: 1e-9)", filt_dev, 0.0, 1e-9),
+        Check("description_length_lb_longer", f"mean over {config.n_seeds} seeds of B_LB - B_SB "
+              "(bits), B = sum_i log2(R / Delta_i), Delta_i = sqrt(2 delta / max(c_ii, "
+              f"{config.hs_floor:g})), c the exact GGN diagonal, delta {config.hs_delta:g} "
+              "(Hochreiter & Schmidhuber 1997: the sharper minimum needs more bits, so >= 0)",
+              dB_m, 0.0, 0.0, kind="directional", comparison="at_least", stderr=dB_se),
+        Check("description_length_rescaling", "max over alpha of |B(T_alpha theta) - B(theta) - "
+              "predicted|, bits; predicted from G -> D^-1 G D^-1: (n2 - n1) log2 alpha over "
+              "the unfloored entries (Dinh et al. 2017: B is not a function of the network; "
+              "tolerance P (N + C + 100 (n_in + h + C + 1)) u / ln 2)", B_dev, 0.0, B_tol),
         Check("solutions_reached", f"max over {2 * config.n_seeds} networks of the training "
               f"cross-entropy (target {config.target_loss:g})", max_loss, config.target_loss,
               0.0, kind="directional", comparison="at_most", role="sanity"),
@@ -353,6 +422,21 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
         "test_acc_gap": M(*mean_se(gap), description="SB - LB test accuracy (Keskar: > 0)"),
         "train_acc_min": M(min_acc),
         "steps_sb": M(*mean_se(k["steps_sb"])), "steps_lb": M(*mean_se(k["steps_lb"])),
+        **{f"B_{t}": M([float(v) for v in k[f"B_{t}"]], unit="bits", description="B per seed, "
+                       f"{t.upper()} (R = {config.radius:.4g})") for t in ("sb", "lb")},
+        "B_lb_minus_sb": M(dB_m, dB_se, unit="bits", description="B_LB - B_SB, mean over seeds "
+                           f"(per seed: {', '.join(f'{v:.1f}' for v in dB)})"),
+        **{f"ggn_floored_{t}": M([int(v) for v in k[f"floored_{t}"]], description="GGN "
+                                 f"diagonal entries below the floor, {t.upper()}")
+           for t in ("sb", "lb")},
+        "dinh_B_change": M([float(v) for v in B_meas], unit="bits",
+                           description="B(T_alpha theta) - B(theta) per alpha"),
+        "dinh_B_closed_form": M([float(v) for v in B_closed], unit="bits",
+                                description=f"(n2 - n1) log2 alpha over the {n1p} + {n2p} "
+                                            f"unfloored of {n1} + {n2} entries"),
+        "dinh_B_floor_crossings": M(crossed, description="entries crossing the floor per alpha"),
+        "dinh_ggn_diag_scaling_dev": M(ggn_dev, description="max relative deviation of the GGN "
+                                       "diagonal from its alpha = 1 value times d_i^-2"),
         "dinh_loss_change": M(loss_dev, description="max relative change of the loss"),
         "dinh_lambda_max_alpha1": M(float(full[i1])),
         "dinh_lambda_max_ratio_max": M(float(full[-1] / alphas[-1]**2 / l2[i1]),
@@ -364,13 +448,16 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
               "line_t": k["line_t"], "line_loss": np.stack(k["line"]), "alphas": alphas,
               "lambda_full": full, "lambda_layer1": l1, "lambda_layer2": l2, "phi_alpha": phi,
               "slice_t": d["t"], "slice_filter": filt, "slice_raw": raw,
-              "logit_dev": np.asarray(d["logit_dev"])}
+              "logit_dev": np.asarray(d["logit_dev"]), "B_sb": np.asarray(k["B_sb"]),
+              "B_lb": np.asarray(k["B_lb"]), "B_alpha": np.asarray(d["B"]),
+              "B_change_pred": B_pred, "B_change_closed": B_closed}
     return ExperimentResult(
         checks=checks, measurements=ms, arrays=arrays,
         figures={"keskar": _keskar_figure(arrays), "dinh": _dinh_figure(arrays)},
         notes=[f"Test accuracy SB - LB: {gap.mean():+.4f} +- {mean_se(gap)[1]:.4f} over "
                f"{config.n_seeds} seeds (a measurement; Keskar F1: +0.0022).",
-               f"Logit tolerance 100 (65 + h) u = {logit_tol:.2g}."],
+               f"Logit tolerance 100 (65 + h) u = {logit_tol:.2g}; description-length "
+               f"tolerance {B_tol:.2g} bits."],
         headline="lb_sharper", deviations=_deviations(config, len(X)))
 
 
@@ -387,6 +474,8 @@ def _deviations(config: Config, n_train: int) -> list[str]:
         "100-dimensional subspace); the generalisation gap is measured, not checked",
         f"Dinh's rescaling on a 64-{config.dinh_hidden}-10 ReLU net (one network, float64); "
         "only the layer-wise T_alpha, not general reparametrisations",
+        "Hochreiter & Schmidhuber's B from the second-order box of the exact GGN diagonal (no "
+        "flat-minimum search); B is not correlated with the generalisation gap",
     ]
     if config != full:
         out.append(f"quick sizes: {config.n_seeds} seeds, widths {config.hidden}, "
@@ -396,7 +485,7 @@ def _deviations(config: Config, n_train: int) -> list[str]:
 
 
 def _keskar_figure(a):
-    fig, (ax1, ax2) = new_figure(2, width=5.0)
+    fig, (ax1, ax2, ax3) = new_figure(3, width=5.0)
     ax1.scatter(a["phi_sb"], a["test_acc_sb"], label="small batch", color="C0")
     ax1.scatter(a["phi_lb"], a["test_acc_lb"], label="large batch", color="C3")
     ax1.set_xscale("log")
@@ -410,11 +499,17 @@ def _keskar_figure(a):
     ax2.set(xlabel="α  (0: SB solution, 1: LB solution)", ylabel="cross-entropy",
             title="Parametric line SB → LB")
     ax2.legend(fontsize=7)
+    seeds, ref = np.arange(len(a["B_sb"])), float(np.mean(a["B_sb"]))
+    ax3.plot(seeds, a["B_sb"] - ref, "o", color="C0", label="small batch")
+    ax3.plot(seeds, a["B_lb"] - ref, "s", color="C3", label="large batch")
+    ax3.set(xlabel="seed", ylabel="B − mean B_SB  (bits)", xticks=seeds,
+            title="Description length of the minimum")
+    ax3.legend(fontsize=7)
     return fig
 
 
 def _dinh_figure(a):
-    fig, (ax1, ax2, ax3) = new_figure(3, width=4.5)
+    fig, (ax1, ax2, ax3, ax4) = new_figure(4, width=4.5)
     al, i1 = a["alphas"], int(np.flatnonzero(a["alphas"] == 1.0)[0])
     ax1.loglog(al, a["lambda_full"], "ko-", label="λ_max(H)")
     ax1.loglog(al, a["lambda_layer1"], "s", color="C0", label="layer-1 block")
@@ -431,6 +526,11 @@ def _dinh_figure(a):
     ax3.set(xlabel="t", ylabel="loss", title="Raw Gaussian slice")
     ax3.set_yscale("log")
     ax2.legend(fontsize=6)
+    ax4.semilogx(al, a["B_alpha"] - a["B_alpha"][i1], "ko", label="measured (exact GGN diag.)")
+    ax4.semilogx(al, a["B_change_closed"], "C0-", label="(n₂ − n₁) log₂ α")
+    ax4.semilogx(al, a["B_change_pred"], "C3:", label="with the floor")
+    ax4.set(xlabel="α", ylabel="B(T_α θ) − B(θ)  (bits)", title="Description length moves")
+    ax4.legend(fontsize=6)
     return fig
 
 
