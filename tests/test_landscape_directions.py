@@ -88,11 +88,17 @@ def test_one_d_rules():
 def test_axes_orthogonal_after_normalisation(norm):
     model = net()
     dirs = random_directions(model, 3, norm=norm, seed=0)
-    off = dirs.cosines - np.eye(3)
-    assert np.abs(off).max() < 1e-12
+    # the default is orthogonal in the normalisation's metric; block by block, hence also in the
+    # Euclidean one, except for elementwise blocks (adaptive), which cannot hold three pieces
+    assert np.abs(np.asarray(dirs.info["cosines_metric"]) - np.eye(3)).max() < 1e-12
+    assert dirs.info["small_blocks"] == ([] if norm != "adaptive" else
+                                         [n for n, p in model.named_parameters() if p.ndim > 1])
     assert np.abs(dirs.cosines_raw - np.eye(3)).max() > 1e-6  # there was something to remove
-    V = dirs.vectors.double()
-    assert float((V[0] @ V[1]).abs()) < 1e-12 * float(V[0].norm() * V[1].norm())
+    euclid = random_directions(model, 3, norm=norm, seed=0, orthogonalise="euclidean")
+    for d in ((dirs, euclid) if norm != "adaptive" else (euclid,)):
+        assert np.abs(d.cosines - np.eye(3)).max() < 1e-12
+        V = d.vectors.double()
+        assert float((V[0] @ V[1]).abs()) < 1e-12 * float(V[0].norm() * V[1].norm())
 
 
 def test_scaled_orthogonalisation_metric():
@@ -204,3 +210,20 @@ def test_docstring_examples():
     for module in (directions, grid, trajectory):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+@pytest.mark.parametrize("norm", ["model", "none"])
+def test_blockwise_is_euclidean_for_whole_vector_norms(norm):
+    """One block (the whole vector): Gram-Schmidt before or after the common scale agree."""
+    model = net()
+    for one_d in ("ignore", "normalise", "keep"):
+        block = random_directions(model, 3, norm=norm, seed=4, one_d=one_d)
+        metric = np.asarray(block.info["cosines_metric"])
+        assert np.abs(metric - np.eye(3)).max() < 1e-12
+        if norm == "model" and one_d == "keep":  # the kept 1-D pieces are blocks of their own,
+            assert block.info["small_blocks"] == ["5.bias"]  # one of them too small for 3 axes
+        else:
+            assert np.abs(block.cosines - np.eye(3)).max() < 1e-12
+            euclid = random_directions(model, 3, norm=norm, seed=4, one_d=one_d,
+                                       orthogonalise="euclidean")
+            np.testing.assert_allclose(block.vectors, euclid.vectors, rtol=0, atol=1e-13)

@@ -5,7 +5,9 @@ cosines between them, and a JSON spec):
 
 - :func:`random_directions`: Gaussian, regenerable from ``(seed, spec)``; ``norm`` is
   ``"filter"``, ``"layer"``, ``"model"``, ``"adaptive"`` or ``"none"``; 1-D parameters
-  ``"ignore"``/``"keep"``/``"normalise"``; axes orthogonalised after normalising.
+  ``"ignore"``/``"keep"``/``"normalise"``; axes orthogonalised inside each normalisation block
+  (``orthogonalise="blockwise"``), so the plane is invariant to every rescaling the
+  normalisation absorbs (Dinh et al.'s rescaling of a ReLU pair included).
 - :func:`target_direction`, :func:`plane_through`: model to model, the plane of three models.
 - :func:`pca_directions` of a :class:`TrajectoryRecorder`; :func:`hessian_directions`.
 
