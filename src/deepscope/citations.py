@@ -220,6 +220,62 @@ REFERENCES: dict[str, str] = {
         "F. Dangel, F. Kunstner and P. Hennig, 'BackPACK: packing more into backprop', ICLR 2020, "
         "arXiv:1912.10985."
     ),
+    "mallat2012": (
+        "S. Mallat, 'Group invariant scattering', Comm. Pure Appl. Math. 65:1331-1398 (2012), "
+        "arXiv:1101.2286."
+    ),
+    "bruna2013": (
+        "J. Bruna and S. Mallat, 'Invariant scattering convolution networks', IEEE Trans. "
+        "Pattern Anal. Mach. Intell. 35:1872-1886 (2013), arXiv:1203.1513."
+    ),
+    "anden2014": (
+        "J. Anden and S. Mallat, 'Deep scattering spectrum', IEEE Trans. Signal Process. "
+        "62:4114-4128 (2014), arXiv:1304.6763."
+    ),
+    "andreux2020": (
+        "M. Andreux et al., 'Kymatio: scattering transforms in Python', JMLR 21(60):1-6 (2020)."
+    ),
+    "olshausen1996": (
+        "B. A. Olshausen and D. J. Field, 'Emergence of simple-cell receptive field properties by "
+        "learning a sparse code for natural images', Nature 381:607-609 (1996)."
+    ),
+    "mairal2010": (
+        "J. Mairal, F. Bach, J. Ponce and G. Sapiro, 'Online learning for matrix factorization "
+        "and sparse coding', JMLR 11:19-60 (2010)."
+    ),
+    "szegedy2014": (
+        "C. Szegedy, W. Zaremba, I. Sutskever, J. Bruna, D. Erhan, I. Goodfellow and R. Fergus, "
+        "'Intriguing properties of neural networks', ICLR 2014, arXiv:1312.6199."
+    ),
+    "goodfellow2015adv": (
+        "I. J. Goodfellow, J. Shlens and C. Szegedy, 'Explaining and harnessing adversarial "
+        "examples', ICLR 2015, arXiv:1412.6572."
+    ),
+    "erhan2009": (
+        "D. Erhan, Y. Bengio, A. Courville and P. Vincent, 'Visualizing higher-layer features of "
+        "a deep network', Technical Report 1341, Universite de Montreal (2009)."
+    ),
+    "simonyan2014": (
+        "K. Simonyan, A. Vedaldi and A. Zisserman, 'Deep inside convolutional networks: "
+        "visualising image classification models and saliency maps', ICLR 2014 workshop, "
+        "arXiv:1312.6034."
+    ),
+    "rosenblatt1958": (
+        "F. Rosenblatt, 'The perceptron: a probabilistic model for information storage and "
+        "organization in the brain', Psychological Review 65:386-408 (1958)."
+    ),
+    "novikoff1962": (
+        "A. B. J. Novikoff, 'On convergence proofs on perceptrons', Symposium on the Mathematical "
+        "Theory of Automata 12:615-622 (1962)."
+    ),
+    "minsky1969": (
+        "M. Minsky and S. Papert, 'Perceptrons: an introduction to computational geometry', "
+        "MIT Press (1969)."
+    ),
+    "rumelhart1986": (
+        "D. E. Rumelhart, G. E. Hinton and R. J. Williams, 'Learning representations by "
+        "back-propagating errors', Nature 323:533-536 (1986)."
+    ),
 }
 
 
