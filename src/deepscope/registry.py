@@ -74,6 +74,8 @@ _MODULES = (
     "deepscope.experiments.deep_linear_no_bad_minima",
     "deepscope.experiments.strict_saddle_factorization",
     "deepscope.experiments.gauss_newton_decomposition",
+    "deepscope.experiments.hessian_bulk_outliers",
+    "deepscope.experiments.spin_glass_landscape",
     "deepscope.experiments.linear_interpolation",
     "deepscope.experiments.edge_of_stability",
     "deepscope.experiments.sharp_vs_flat_minima",
