@@ -7,11 +7,22 @@ The user's model is never touched: operators work on a private deep copy whose m
 Loss conventions:
 
 - ``loss_fn(output, target)`` returns the batch mean (as ``torch.nn.CrossEntropyLoss()`` does) or
-  the batch sum (``reduction="sum"``). The total loss over all batches is the mean over all
-  samples, ``L = sum_b (n_b / N) L_b`` (or the plain sum ``sum_b L_b`` for sum reductions), so
-  uneven batches are weighted by their sample counts.
+  the batch sum (``reduction="sum"``). For sums the total loss is ``sum_b L_b``. For means it is
+  the mean over every loss term of the data set, ``L = sum_b (t_b / T) L_b`` with ``t_b`` the
+  number of terms batch b averages over and ``T = sum_b t_b``: the loss of all the data as ONE
+  batch, however the batches are cut or padded (see :func:`loss_terms`).
 - ``loss_fn(model, batch)`` (closure form, for custom losses and dict batches) returns the batch
-  mean; the model it receives evaluates with the operator's parameters.
+  mean; the model it receives evaluates with the operator's parameters. Its terms are counted as
+  samples unless ``batch_weights`` says otherwise (a closure returning a mean over tokens needs
+  ``batch_weights=lambda batch: number_of_tokens``).
+
+Which form a callable has (``loss_form="auto"``, see :func:`is_closure`): read from its first two
+positional parameters. The first decides when it is annotated (``nn.Module``: closure;
+``torch.Tensor``: output) or has a known name (``model``, ``module``, ``net``, ``network``, ``m``,
+``mdl``, ``mod``: closure; ``output``, ``out``, ``o``, ``logits``, ``input``, ``pred``, ``y_pred``,
+``z``, ...: output); otherwise the second does (``batch``, ``data``, ``b``: closure; ``target``,
+``y``, ``t``, ``labels``, ...: output). Anything else is refused with one line asking for
+``loss_form="closure"`` or ``loss_form="output"``; ``nn.Module`` losses are always output form.
 """
 
 from __future__ import annotations
@@ -55,19 +66,126 @@ def resolve_loss(loss_fn: Any) -> tuple[Callable, str | None]:
     return loss_fn, kind
 
 
+_CLOSURE_FIRST = {"model", "module", "net", "network", "m", "mdl", "mod"}
+_OUTPUT_FIRST = {"output", "outputs", "out", "o", "logits", "logit", "input", "inputs", "pred",
+                 "preds", "prediction", "predictions", "ypred", "yhat", "z", "scores", "score"}
+_CLOSURE_SECOND = {"batch", "data", "b", "minibatch", "mb"}
+_OUTPUT_SECOND = {"target", "targets", "t", "y", "labels", "label", "ytrue", "truth", "tgt",
+                  "yb"}
+
+
+def _annotation_form(annotation: Any) -> str | None:
+    if annotation is inspect.Parameter.empty:
+        return None
+    if isinstance(annotation, str):  # postponed annotations: judge the last dotted name
+        name = annotation.rpartition(".")[2].strip("'\" ")
+        return {"Module": "closure", "Tensor": "output"}.get(name)
+    if isinstance(annotation, type):
+        if issubclass(annotation, nn.Module):
+            return "closure"
+        if issubclass(annotation, torch.Tensor):
+            return "output"
+    return None
+
+
+def _name_form(name: str, closure_names: set[str], output_names: set[str]) -> str | None:
+    key = name.strip("_").lower().replace("_", "")
+    return "closure" if key in closure_names else "output" if key in output_names else None
+
+
 def is_closure(loss_fn: Callable, form: str) -> bool:
-    """Whether ``loss_fn`` takes ``(model, batch)`` rather than ``(output, target)``."""
+    """Whether ``loss_fn`` takes ``(model, batch)`` rather than ``(output, target)``.
+
+    ``form="auto"`` reads the signature (rule in the module docstring) and raises
+    ``UserInputError`` when it cannot tell.
+    """
     if form not in ("auto", "output", "closure"):
         raise UserInputError(f"loss_form must be 'auto', 'output' or 'closure', got {form!r}")
     if form != "auto":
         return form == "closure"
     if isinstance(loss_fn, nn.Module):
         return False
+    label = getattr(loss_fn, "__name__", type(loss_fn).__name__)
     try:
-        first = next(iter(inspect.signature(loss_fn).parameters), "")
+        params = [p for p in inspect.signature(loss_fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):
-        return False
-    return first in ("model", "module", "net", "network")
+        params = []
+    names = [p.name for p in params[:2]]
+    decided = None
+    if params:
+        decided = _annotation_form(params[0].annotation) or _name_form(
+            params[0].name, _CLOSURE_FIRST, _OUTPUT_FIRST)
+    if decided is None and len(params) > 1:
+        decided = _name_form(params[1].name, _CLOSURE_SECOND, _OUTPUT_SECOND)
+    if decided is None:
+        shown = f"({', '.join(names)})" if names else "(no readable signature)"
+        raise UserInputError(
+            f"cannot tell from loss_fn {label}{shown} whether it takes (output, target) or "
+            "(model, batch): pass loss_form='output' or loss_form='closure'"
+        )
+    return decided == "closure"
+
+
+#: losses whose mean runs over every element of the target (``reduction="mean"``)
+_ELEMENTWISE = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss,
+                nn.BCEWithLogitsLoss, nn.SoftMarginLoss, nn.PoissonNLLLoss)
+
+
+def loss_terms(loss_fn: Callable, closure: bool, batch: Any) -> float:
+    """The number of terms a mean-reduced batch loss averages over (its weight in the total).
+
+    - ``nn.CrossEntropyLoss`` / ``nn.NLLLoss`` with class-index targets: the targets (over every
+      position) not equal to ``ignore_index``; with a class ``weight``, the sum of the weights
+      of those targets (what PyTorch divides by). With probability targets: the positions,
+      ``target.numel() / target.shape[1]``.
+    - element-wise losses (``MSELoss``, ``L1Loss``, ``SmoothL1Loss``, ``HuberLoss``, ``BCELoss``,
+      ``BCEWithLogitsLoss``, ``SoftMarginLoss``, ``PoissonNLLLoss``): ``target.numel()``.
+    - ``KLDivLoss(reduction="mean")``: ``target.numel()``; any other callable or a closure: the
+      samples (the leading dimension), see ``batch_weights`` to say otherwise.
+    """
+    target = None
+    if not closure and isinstance(batch, (tuple, list)) and len(batch) > 1:
+        target = batch[1]
+    if isinstance(target, torch.Tensor) and getattr(loss_fn, "reduction", None) == "mean":
+        if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)):
+            if target.is_floating_point():
+                return float(target.numel() // target.shape[1]) if target.ndim > 1 else 1.0
+            keep = target != loss_fn.ignore_index
+            if loss_fn.weight is None:
+                return float(keep.sum())
+            weight = loss_fn.weight.detach().to(device=target.device, dtype=torch.float64)
+            return float(weight[target[keep]].sum())
+        if isinstance(loss_fn, (*_ELEMENTWISE, nn.KLDivLoss)):
+            return float(target.numel())
+    return float(batch_size(batch))
+
+
+def batch_terms(batches: Sequence[Any], counts: Sequence[int], loss_fn: Callable,
+                closure: bool, batch_weights: Any) -> list[float]:
+    """Terms per batch: automatic (:func:`loss_terms`), ``"samples"``, one number per batch, or
+    a callable ``batch -> number``."""
+    if batch_weights is None:
+        return [loss_terms(loss_fn, closure, b) if c else 0.0 for b, c in zip(batches, counts)]
+    if isinstance(batch_weights, str):
+        if batch_weights != "samples":
+            raise UserInputError(f"batch_weights must be None, 'samples', one number per batch "
+                                 f"or a callable, got {batch_weights!r}")
+        return [float(c) for c in counts]
+    if callable(batch_weights):
+        terms = [batch_weights(b) for b in batches]
+    else:
+        terms = list(batch_weights)
+        if len(terms) != len(batches):
+            raise UserInputError(f"batch_weights has {len(terms)} entries for {len(batches)} "
+                                 "batches")
+    out = []
+    for t in terms:
+        value = float(t.item() if isinstance(t, torch.Tensor) else t)
+        if not value >= 0 or value == float("inf"):
+            raise UserInputError(f"batch_weights must be finite and >= 0, got {value!r}")
+        out.append(value)
+    return out
 
 
 def batch_size(batch: Any) -> int:
@@ -160,6 +278,9 @@ class ModelLoss:
         dtype: evaluate in this dtype (default: the parameters' dtype), e.g. ``torch.float64``.
         loss_form: ``"auto"``, ``"output"`` or ``"closure"``.
         reduction: ``"mean"`` or ``"sum"`` when it cannot be read from ``loss_fn.reduction``.
+        batch_weights: the number of loss terms of each batch, for mean reductions: ``None``
+            (read from the loss, :func:`loss_terms`), ``"samples"``, one number per batch, or a
+            callable ``batch -> number``. Batch b weighs ``t_b / sum t``.
     """
 
     def __init__(
@@ -172,6 +293,7 @@ class ModelLoss:
         dtype: torch.dtype | None = None,
         loss_form: str = "auto",
         reduction: str | None = None,
+        batch_weights: Any = None,
     ):
         if not isinstance(model, nn.Module):
             raise UserInputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -212,14 +334,23 @@ class ModelLoss:
         self.device = next(iter(self.params.values())).device
         self.size = sum(self.numels)
 
-        batches = normalise_data(data)
+        batches = list(normalise_data(data))
         counts = [batch_size(b) for b in batches]
-        # an empty batch adds nothing (and its mean loss would be NaN)
-        self.batches = [b for b, c in zip(batches, counts) if c > 0]
-        self.counts = [c for c in counts if c > 0]
+        if batch_weights is not None and reduction == "sum":
+            raise UserInputError("batch_weights applies to mean-reduced losses; a sum-reduced "
+                                 "loss adds its batches with weight 1")
+        terms = batch_terms(batches, counts, self.loss_fn, self.closure, batch_weights)
+        # an empty batch, or one without loss terms, adds nothing (its mean loss would be NaN)
+        keep = [i for i, (c, t) in enumerate(zip(counts, terms)) if c > 0 and t > 0]
+        self.batches = [batches[i] for i in keep]
+        self.counts = [counts[i] for i in keep]
+        self.terms = [terms[i] for i in keep]
         self.n_samples = sum(self.counts)
         if not self.counts or self.n_samples == 0:
-            raise UserInputError("data is empty: no batch with samples")
+            raise UserInputError("data is empty: no batch with samples (or with loss terms)")
+        self.n_terms = sum(self.terms)
+        #: the weight of each batch's loss in the total (``t_b / T``; 1 for sum reductions)
+        self.weights = [t / self.n_terms if reduction == "mean" else 1.0 for t in self.terms]
         # a module that overwrites its input (inplace=True) must never see the caller's data
         self.copy_inputs = any(getattr(m, "inplace", False) for m in module.modules())
         if self.loss_kind == "ce" and not self.closure and self._ignores_labels():
@@ -267,6 +398,7 @@ class ModelLoss:
         return cast(batch)
 
     def weight(self, count: int) -> float:
+        """The weight of ``count`` samples when every sample is one loss term."""
         return count / self.n_samples if self.reduction == "mean" else 1.0
 
     def output(self, params: dict[str, torch.Tensor], batch: Any) -> torch.Tensor:
@@ -285,8 +417,8 @@ class ModelLoss:
         return self.loss_fn(self.output(params, batch), self.target(batch))
 
     def iter_batches(self):
-        for batch, count in zip(self.batches, self.counts):
-            yield self.cast_batch(batch), self.weight(count)
+        for batch, w in zip(self.batches, self.weights):
+            yield self.cast_batch(batch), w
 
     def loss(self) -> torch.Tensor:
         """The total loss at the current parameters."""

@@ -89,7 +89,7 @@ class EmpiricalFisherOperator(_OutputSpaceOperator):
         Martens 2020; Kunstner, Hennig & Balles, NeurIPS 2019.
     """
 
-    def _batch_weight(self, count: int) -> float:
+    def _batch_weight(self, count: int, weight: float) -> float:
         return 1.0 / self.problem.n_samples if self.problem.reduction == "mean" else 1.0
 
     def _batch_product(self, batch: Any, V: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

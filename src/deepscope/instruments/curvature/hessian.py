@@ -1,10 +1,16 @@
 """The Hessian of a model's loss as a matrix-free operator, and the Gauss-Newton residual.
 
 ``HessianOperator(model, loss_fn, data) @ v`` is the exact Hessian-vector product of the loss over
-all samples (batches weighted by their sample counts), computed by automatic differentiation:
-forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``, many vectors at once with
-``vmap``) or reverse-over-reverse (double backward, the graph built once per batch and reused for
-every vector). ``mode="auto"`` times both on the first batch and keeps the faster.
+all samples (batches weighted by their numbers of loss terms), computed by automatic
+differentiation: forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``, many vectors at
+once with ``vmap``) or reverse-over-reverse (double backward, the graph built once per batch and
+reused for every vector). ``mode="auto"`` times both on the first batch and keeps the faster.
+
+Every product runs with the math backend of ``scaled_dot_product_attention`` selected and the
+fused fast path of ``nn.MultiheadAttention`` off (:func:`differentiable_attention`): the fused
+kernels have neither forward-mode AD nor a double backward, so attention layers
+(``nn.MultiheadAttention``, Hugging Face models) work in every mode. Models without attention are
+unaffected.
 
 References:
     Pearlmutter, 'Fast exact multiplication by the Hessian', Neural Comput. 6:147 (1994).
@@ -14,8 +20,9 @@ References:
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -89,6 +96,26 @@ _HVP = {"forward-over-reverse": hvp_forward_over_reverse,
         "reverse-over-reverse": hvp_reverse_over_reverse}
 
 
+@contextlib.contextmanager
+def differentiable_attention() -> Iterator[None]:
+    """Attention that automatic differentiation can go through twice and in forward mode.
+
+    Selects the math backend of ``scaled_dot_product_attention`` (the fused flash and
+    memory-efficient kernels have neither forward-mode AD nor a double backward) and turns off the
+    fused fast path of ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` (no forward-mode
+    AD); the previous settings come back on exit.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+
+
 class ModelCurvatureOperator(CurvatureLinearOperator):
     """Shared construction of operators on (model, loss, data): see :class:`ModelLoss`."""
 
@@ -106,10 +133,12 @@ class ModelCurvatureOperator(CurvatureLinearOperator):
         dtype: torch.dtype | None = None,
         loss_form: str = "auto",
         reduction: str | None = None,
+        batch_weights: Any = None,
         check_determinism: bool = True,
     ):
         self.problem = ModelLoss(model, loss_fn, data, params=params, bn=bn, dtype=dtype,
-                                 loss_form=loss_form, reduction=reduction)
+                                 loss_form=loss_form, reduction=reduction,
+                                 batch_weights=batch_weights)
         if self.needs_output_loss and self.problem.closure:
             raise UserInputError(
                 f"{type(self).__name__} needs loss_fn(output, target), not a closure loss"
@@ -133,22 +162,25 @@ class ModelCurvatureOperator(CurvatureLinearOperator):
     def _batch_product(self, batch: Any, V: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError  # pragma: no cover
 
-    def _batch_weight(self, count: int) -> float:
-        return self.problem.weight(count)
+    def _batch_weight(self, count: int, weight: float) -> float:
+        """The weight of a batch of ``count`` samples whose loss weighs ``weight``."""
+        return weight
 
     def local_product(self, M: torch.Tensor) -> torch.Tensor:
         """``sum_b w_b A_b M`` over this process's batches, as a (k, P) tensor.
 
         This is the one place data is touched. To split the data over processes, give each its
-        shard of batches (with ``n_samples`` set to the global count so the weights stay
-        ``n_b / N``) and all-reduce this (k, P) result: one reduction of P numbers per product.
+        shard of batches (with ``problem.weights`` set to ``t_b / T`` over the global term count)
+        and all-reduce this (k, P) result: one reduction of P numbers per product.
         """
         V = self.problem.split(M.T.contiguous())  # (k, *shape) per parameter
         total = None
-        for batch, count in zip(self.problem.batches, self.problem.counts):
-            part = self._batch_product(self.problem.cast_batch(batch), V)
-            flat = self.problem.join(part, lead=1) * self._batch_weight(count)
-            total = flat if total is None else total + flat
+        pr = self.problem
+        with differentiable_attention():
+            for batch, count, weight in zip(pr.batches, pr.counts, pr.weights):
+                part = self._batch_product(pr.cast_batch(batch), V)
+                flat = pr.join(part, lead=1) * self._batch_weight(count, weight)
+                total = flat if total is None else total + flat
         return total
 
     def _matmat(self, M: torch.Tensor) -> torch.Tensor:
@@ -161,8 +193,10 @@ class ModelCurvatureOperator(CurvatureLinearOperator):
 class HessianOperator(ModelCurvatureOperator):
     """Exact Hessian of the loss over all samples, as a matrix-free operator.
 
-    ``H = sum_b w_b d^2 L_b / d theta^2`` with ``w_b = n_b / N`` for mean-reduced losses (1 for
-    sums), so uneven batches count by their sample numbers.
+    ``H = sum_b w_b d^2 L_b / d theta^2`` with ``w_b = t_b / T`` for mean-reduced losses (1 for
+    sums), ``t_b`` the number of loss terms of batch b (samples; tokens not equal to
+    ``ignore_index`` for cross-entropy; elements for element-wise losses): ``H`` is the Hessian
+    of the loss of all the data as one batch, however it is cut into uneven or padded batches.
 
     Args:
         model: a ``torch.nn.Module`` (never modified: a private copy is used).
@@ -173,6 +207,11 @@ class HessianOperator(ModelCurvatureOperator):
         bn: ``"eval"`` (BatchNorm uses running statistics) or ``"batch"`` (batch statistics).
         mode: ``"auto"``, ``"forward-over-reverse"`` or ``"reverse-over-reverse"``.
         dtype: compute in this dtype (e.g. ``torch.float64``) instead of the model's.
+        loss_form: ``"auto"`` (read from the signature of ``loss_fn``), ``"output"`` or
+            ``"closure"``.
+        batch_weights: the loss terms of each batch for mean reductions: ``None`` (read from
+            the loss), ``"samples"``, one number per batch, or a callable ``batch -> number`` (a
+            closure whose loss is a mean over tokens needs this).
         check_determinism: evaluate the loss twice and refuse a model whose loss differs.
 
     Raises:
@@ -262,8 +301,18 @@ class HessianOperator(ModelCurvatureOperator):
         v = torch.randn(block, self.shape[0], generator=gen, dtype=torch.float64).to(
             device=self.device, dtype=self.dtype)
         single, multi = self.problem.split(v[:1]), self.problem.split(v)
-        timings: dict[str, dict[int, float]] = {}
         modes = list(_HVP) + (["pearlmutter"] if self._rop is not None else [])
+        with differentiable_attention():
+            timings = self._time_modes(modes, batch, single, multi, block)
+        if not timings:
+            raise UserInputError("neither forward-over-reverse nor double backward works here")
+        self.mode_timings = timings
+        return (min(timings, key=lambda m: timings[m][1]),
+                min(timings, key=lambda m: timings[m][block]))
+
+    def _time_modes(self, modes: list[str], batch: Any, single: dict[str, torch.Tensor],
+                    multi: dict[str, torch.Tensor], block: int) -> dict[str, dict[int, float]]:
+        timings: dict[str, dict[int, float]] = {}
         for mode in modes:
             try:
                 self._product_with(mode, batch, single)  # warm-up
@@ -277,11 +326,7 @@ class HessianOperator(ModelCurvatureOperator):
                 timings[mode] = {1: min(one), block: time.perf_counter() - start}
             except (RuntimeError, NotImplementedError):
                 continue
-        if not timings:
-            raise UserInputError("neither forward-over-reverse nor double backward works here")
-        self.mode_timings = timings
-        return (min(timings, key=lambda m: timings[m][1]),
-                min(timings, key=lambda m: timings[m][block]))
+        return timings
 
 
 class GaussNewtonResidualOperator(HessianOperator):
