@@ -23,6 +23,10 @@ Solvers (each result carries ``n_matvecs``, wall time and its uncertainty):
 - :func:`diagonal`: the diagonal by Hutchinson's estimator or its low-rank-deflated variant, with
   a standard error per entry; :func:`ggn_diagonal`: the exact GGN diagonal of a sequential
   network in one backward pass.
+- :func:`find_critical_point`: a critical point of any index by Levenberg-Marquardt on the
+  gradient (minimising ||grad L||^2 with Hessian products), with its loss, gradient norm and index.
+- :func:`free_index`, :func:`critical_epsilon`, :func:`critical_epsilon_closed_form`: the index of
+  a Wishart-plus-Wigner Hessian by free additive convolution (Pennington and Bahri's model).
 - :class:`CurvatureTracker`: the top eigenvalues (and optionally the trace) every N training
   steps, Lanczos warm-started from the previous eigenvectors, with its overhead in products.
 
@@ -37,12 +41,19 @@ from .instruments.curvature.blocks import (
     SubspaceOperator,
     parameter_groups,
 )
+from .instruments.curvature.critical import CriticalPoint, LossFunction, find_critical_point
 from .instruments.curvature.decomposition import (
     GaussNewtonDecomposition,
     gauss_newton_decomposition,
 )
 from .instruments.curvature.density import SpectralDensity, spectral_density
 from .instruments.curvature.diagonal import DiagonalEstimate, diagonal, ggn_diagonal
+from .instruments.curvature.free_probability import (
+    critical_epsilon,
+    critical_epsilon_closed_form,
+    free_index,
+    mp_semicircle_density,
+)
 from .instruments.curvature.ggn import EmpiricalFisherOperator, GGNOperator
 from .instruments.curvature.hessian import GaussNewtonResidualOperator, HessianOperator
 from .instruments.curvature.index import HessianIndex, hessian_index
@@ -81,6 +92,13 @@ __all__ = [
     "DiagonalEstimate",
     "ggn_diagonal",
     "CurvatureTracker",
+    "find_critical_point",
+    "CriticalPoint",
+    "LossFunction",
+    "free_index",
+    "critical_epsilon",
+    "critical_epsilon_closed_form",
+    "mp_semicircle_density",
     "TrackRecord",
     "TrackingOverhead",
 ]

@@ -76,6 +76,7 @@ _MODULES = (
     "deepscope.experiments.gauss_newton_decomposition",
     "deepscope.experiments.hessian_bulk_outliers",
     "deepscope.experiments.spin_glass_landscape",
+    "deepscope.experiments.critical_point_index",
     "deepscope.experiments.linear_interpolation",
     "deepscope.experiments.edge_of_stability",
     "deepscope.experiments.sharp_vs_flat_minima",
