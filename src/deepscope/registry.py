@@ -81,6 +81,7 @@ _MODULES = (
     "deepscope.experiments.edge_of_stability",
     "deepscope.experiments.sharp_vs_flat_minima",
     "deepscope.experiments.training_is_np_hard",
+    "deepscope.experiments.scattering_invariance",
 )
 
 _cache: dict[str, ExperimentSpec] | None = None
