@@ -49,7 +49,7 @@ def describe(model_spec: str | None, data_spec: str | None, *, seed: int = 0) ->
             dtype = next((p.dtype for _, p in params), torch.float32)
             try:
                 with torch.no_grad():
-                    out = model.eval()(x.to(dtype))
+                    out = model.eval()(x if not x.is_floating_point() else x.to(dtype))
             except Exception as exc:  # the model and the data do not fit
                 raise UserInputError(
                     f"model {model_spec!r} cannot take inputs of shape "

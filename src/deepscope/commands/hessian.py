@@ -56,38 +56,6 @@ class HessianRequest:
                                  " --density")
 
 
-def _stored_integer_inputs(dataset) -> bool:
-    """Whether the ``.npz`` a data set was read from stores ``X`` as integers (token ids): the
-    loader hands inputs over as float32, which holds integers below 2**24 exactly."""
-    import zipfile
-
-    path = dataset.meta.get("path") if isinstance(dataset.meta, dict) else None
-    if not path or not str(path).endswith(".npz"):
-        return False
-    try:
-        with zipfile.ZipFile(path) as archive, archive.open("X.npy") as fh:
-            version = np.lib.format.read_magic(fh)
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0)
-            dtype = read(fh)[2]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return False
-    return np.dtype(dtype).kind in "iu"
-
-
-def _inputs(X, dataset, dtype):
-    """Inputs as a tensor: integer ids (for ``nn.Embedding``) stay int64, the rest ``dtype``."""
-    import torch
-
-    if not _stored_integer_inputs(dataset):
-        return torch.as_tensor(X).to(dtype)
-    X = np.asarray(X)
-    if X.size and np.abs(X).max() >= 2**24:
-        raise UserInputError("integer inputs of 2**24 or more are not exact after loading; "
-                             "store smaller ids")
-    return torch.as_tensor(X.astype(np.int64))
-
-
 def _load(request: HessianRequest):
     import torch
 
@@ -106,7 +74,9 @@ def _load(request: HessianRequest):
     if request.max_samples:
         X, y = X[: request.max_samples], y[: request.max_samples]
     dtype = torch.float64 if request.dtype == "float64" else torch.float32
-    X_t = _inputs(X, dataset, dtype)
+    X_t = torch.as_tensor(X)  # integer ids (for nn.Embedding) stay int64, the rest ``dtype``
+    if X_t.is_floating_point():
+        X_t = X_t.to(dtype)
     if request.loss == "ce":
         if dataset.task != "classification":
             raise UserInputError(f"--loss ce needs a classification data set; {request.data!r}"
@@ -115,6 +85,9 @@ def _load(request: HessianRequest):
     else:
         y_np = np.asarray(y)
         if dataset.task == "classification":  # one-hot targets for MSE on class labels
+            if (y_np < 0).any():
+                raise UserInputError(f"--loss mse cannot one-hot the padding labels (-100) of "
+                                     f"{request.data!r}; use --loss ce")
             y_np = np.eye(dataset.n_classes)[y_np]
         y_t = torch.as_tensor(y_np).to(dtype)
         if y_t.ndim == 1:

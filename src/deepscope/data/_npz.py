@@ -12,6 +12,9 @@ from deepscope.errors import UserInputError
 
 from ._dataset import Dataset, check_seed, check_test_fraction, rngs, split_indices
 
+#: the class label that marks padding (``torch.nn.CrossEntropyLoss``'s default ``ignore_index``)
+IGNORE_INDEX = -100
+
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.exists():
@@ -61,8 +64,11 @@ def from_npz(path: str | os.PathLike[str], seed: int = 0, test_fraction: float =
     The archive must hold ``X`` (samples along the first axis) and ``y``. If it also holds
     ``X_test`` and ``y_test`` these form the test split; otherwise the samples are split at
     random from `seed`. Integer (or boolean) ``y`` means classification with
-    ``n_classes = max(y) + 1``; floating ``y`` means regression. A 1-D ``X`` is read as
-    one feature per sample.
+    ``n_classes = max(y) + 1``, one class index per sample or, for any further axes, per
+    position (e.g. next-token targets of shape ``(n, T)``), where ``-100`` (the default
+    ``ignore_index`` of ``torch.nn.CrossEntropyLoss``) marks padding; floating ``y`` means
+    regression. Integer ``X`` (e.g. token ids) stays integer (int64); other inputs become
+    float32. A 1-D ``X`` is read as one feature per sample.
 
     Args:
         path: Path to the ``.npz`` file.
@@ -70,12 +76,12 @@ def from_npz(path: str | os.PathLike[str], seed: int = 0, test_fraction: float =
         test_fraction: Fraction of samples held out when the file has no test split.
 
     Returns:
-        A `Dataset` with float32 inputs.
+        A `Dataset` with int64 inputs (integer ``X``) or float32 inputs.
 
     Raises:
         UserInputError: The file is missing or not an ``.npz``, lacks ``X`` or ``y``, the
-            lengths differ, an array is empty or non-numeric, ``X`` holds NaN/inf, or
-            class labels are negative.
+            lengths differ, an array is empty, non-numeric or needs pickle, ``X`` holds
+            NaN/inf, or class labels are negative (other than the padding ``-100``).
     """
     seed = check_seed(seed)
     test_fraction = check_test_fraction(test_fraction)
@@ -104,6 +110,8 @@ def from_npz(path: str | os.PathLike[str], seed: int = 0, test_fraction: float =
                 f"X_test samples have shape {X_test.shape[1:]} but X samples have "
                 f"shape {sample_shape} in {path}"
             )
+        if (X_test.dtype.kind in "iu") != (X.dtype.kind in "iu"):
+            raise UserInputError(f"X and X_test in {path} must both be integer or both not")
         if (y_test.dtype.kind in "biu") != (y.dtype.kind in "biu"):
             raise UserInputError(f"y and y_test in {path} must both be integer or both float")
         if y_test.shape[1:] != y.shape[1:]:
@@ -123,23 +131,31 @@ def from_npz(path: str | os.PathLike[str], seed: int = 0, test_fraction: float =
             test_indices=test_idx,
         )
     if y.dtype.kind in "biu":
-        if y.ndim != 1:
-            raise UserInputError(
-                f"integer class labels y in {path} must be 1-D, got shape {y.shape}"
-            )
         labels = np.concatenate([y_train.ravel(), y_test.ravel()]).astype(np.int64)
-        if labels.min() < 0:
-            raise UserInputError(f"class labels in {path} must be >= 0, found {labels.min()}")
-        task, n_classes = "classification", int(labels.max()) + 1
+        if y.dtype.kind == "u" and labels.size and labels.min() < 0:
+            raise UserInputError(f"class labels in {path} do not fit in int64")
+        real = labels[labels != IGNORE_INDEX]
+        if real.size == 0:
+            raise UserInputError(f"every class label in {path} is the padding value "
+                                 f"{IGNORE_INDEX}")
+        if real.min() < 0:
+            raise UserInputError(f"class labels in {path} must be >= 0 (or {IGNORE_INDEX} for "
+                                 f"padding), found {real.min()}")
+        task, n_classes = "classification", int(real.max()) + 1
         y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
     else:
         task, n_classes = "regression", None
         y_train, y_test = y_train.astype(np.float32), y_test.astype(np.float32)
+    x_dtype = np.int64 if X.dtype.kind in "iu" else np.float32
+    if x_dtype is np.int64 and X.dtype.kind == "u":
+        for arr in (X_train, X_test):
+            if arr.size and arr.max() > np.iinfo(np.int64).max:
+                raise UserInputError(f"integer inputs in {path} do not fit in int64")
     return Dataset(
         name=path.stem,
-        X_train=np.ascontiguousarray(X_train, dtype=np.float32),
+        X_train=np.ascontiguousarray(X_train, dtype=x_dtype),
         y_train=np.ascontiguousarray(y_train),
-        X_test=np.ascontiguousarray(X_test, dtype=np.float32),
+        X_test=np.ascontiguousarray(X_test, dtype=x_dtype),
         y_test=np.ascontiguousarray(y_test),
         task=task,
         n_classes=n_classes,

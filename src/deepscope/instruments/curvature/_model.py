@@ -397,10 +397,6 @@ class ModelLoss:
             return type(batch)(cast(v) for v in batch)
         return cast(batch)
 
-    def weight(self, count: int) -> float:
-        """The weight of ``count`` samples when every sample is one loss term."""
-        return count / self.n_samples if self.reduction == "mean" else 1.0
-
     def output(self, params: dict[str, torch.Tensor], batch: Any) -> torch.Tensor:
         X = batch[0] if isinstance(batch, (tuple, list)) else batch
         return torch.func.functional_call(self.module, params, (X,))

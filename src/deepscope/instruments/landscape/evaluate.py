@@ -41,7 +41,14 @@ import torch
 from torch import nn
 
 from ...errors import UserInputError
-from ..curvature._model import FunctionalModel, ModelLoss, batch_size, normalise_data
+from ..curvature._model import (
+    FunctionalModel,
+    ModelLoss,
+    batch_size,
+    batch_terms,
+    loss_terms,
+    normalise_data,
+)
 from ._batched import Unsupported, build_batched
 from ._chain import ChainPlan, chain_layout
 
@@ -158,7 +165,9 @@ class LandscapeEvaluator:
         model: the user's model (copied, never modified).
         loss_fn: ``loss_fn(output, target)`` (batch mean or sum), ``"ce"``/``"mse"``, or a
             closure ``loss_fn(model, batch)`` (exact path only).
-        data: an ``(X, y)`` pair or an iterable of batches (uneven batches weighted by size).
+        data: an ``(X, y)`` pair or an iterable of batches. Batches weigh by their number of
+            loss terms, as in the curvature operators (``ModelLoss``): the loss is that of all
+            the data as one batch, however it is cut or padded (``ignore_index`` targets).
         basis: (K, P) tensor over the model's trainable parameters (``named_parameters()``
             order).
         bn: ``"frozen"`` or ``"recompute"`` (see the module docstring).
@@ -172,6 +181,9 @@ class LandscapeEvaluator:
             subset is dealt at random into up to 32 groups and the error is the batch-means
             estimate over them.
         seed: seed of the subset.
+        batch_weights: the number of loss terms of each batch (mean reductions): ``None``
+            (read from the loss), ``"samples"``, one number per batch (not with a subset of
+            samples) or a callable ``batch -> number``; see ``ModelLoss``.
         dtype: evaluate in this dtype (e.g. ``torch.float64``).
         method: ``"auto"``, ``"batched"`` or ``"exact"``.
         points_per_pass: points per batched forward pass (default: from available memory).
@@ -192,7 +204,8 @@ class LandscapeEvaluator:
                  dtype: torch.dtype | None = None, method: str = "auto",
                  points_per_pass: int | None = None, max_memory: int | None = None,
                  sample_block: int | None = None, loss_form: str = "auto",
-                 reduction: str | None = None, cache_bytes: int = 16 << 20):
+                 reduction: str | None = None, cache_bytes: int = 16 << 20,
+                 batch_weights: Any = None):
         if bn not in BN_POLICIES:
             raise UserInputError(f"bn must be one of {', '.join(BN_POLICIES)}, got {bn!r}")
         if method not in METHODS:
@@ -202,16 +215,36 @@ class LandscapeEvaluator:
         self.subset = None
         if n_samples is not None:
             data, self.subset, self.n_total = subsample(data, n_samples, seed)
+            per_batch = not (batch_weights is None or isinstance(batch_weights, str)
+                             or callable(batch_weights))
+            if per_batch and len(self.subset) < self.n_total:
+                raise UserInputError("batch_weights as one number per batch cannot follow a "
+                                     "random subset of samples: pass a callable batch -> number")
         self.problem = ModelLoss(model, loss_fn, data, params=None, bn="eval", dtype=dtype,
-                                 loss_form=loss_form, reduction=reduction)
+                                 loss_form=loss_form, reduction=reduction,
+                                 batch_weights=batch_weights)
         pr = self.problem
+        #: whether every batch's loss weight is its share of the samples (terms proportional to
+        #: samples, e.g. one class label per sample): the per-sample fast paths then sum samples
+        self._by_samples = pr.reduction == "sum" or all(
+            t * pr.n_samples == c * pr.n_terms for t, c in zip(pr.terms, pr.counts))
+        self._sample_terms: list[torch.Tensor] | None = None
+        if self.subset is not None and not self._by_samples:
+            self._sample_terms = self._terms_per_sample(batch_weights)
         if self.n_total is None:
             self.n_total = pr.n_samples
         if self.subset is not None and pr.reduction == "sum":
             raise UserInputError("n_samples needs a mean-reduced loss (reduction='sum' given)")
         self._groups: list[tuple[Any, int]] | None = None
+        self._group_weights: list[float] = []
         if self.subset is not None and pr.closure:
             self._groups = random_groups(pr.batches, pr.counts, seed)
+        if self._groups is not None:
+            group_terms = batch_terms([g for g, _ in self._groups],
+                                      [c for _, c in self._groups], pr.loss_fn, pr.closure,
+                                      batch_weights)
+            total = sum(group_terms)
+            self._group_weights = [t / total for t in group_terms]
         basis = torch.as_tensor(basis)
         if basis.ndim != 2 or basis.shape[1] != pr.size:
             raise UserInputError(f"the basis must be (K, {pr.size}) for this model's trainable "
@@ -264,6 +297,20 @@ class LandscapeEvaluator:
         y = batch[1]
         return isinstance(y, torch.Tensor) and y.ndim == 1 and not y.is_floating_point() \
             and not y.is_complex() and y.dtype != torch.bool
+
+    def _terms_per_sample(self, batch_weights: Any) -> list[torch.Tensor]:
+        """The loss terms of each sample, batch by batch (for the standard error of a subset
+        whose batches do not weigh by samples: a ratio of term sums)."""
+        pr = self.problem
+        out = []
+        for batch, count in zip(pr.batches, pr.counts):
+            rows = [_select_rows(batch, torch.tensor([i]), count) for i in range(count)]
+            if batch_weights is None:
+                terms = [loss_terms(pr.loss_fn, pr.closure, r) for r in rows]
+            else:
+                terms = batch_terms(rows, [1] * count, pr.loss_fn, pr.closure, batch_weights)
+            out.append(torch.tensor(terms, dtype=torch.float64))
+        return out
 
     def _setup_batched(self, method: str) -> None:
         """Pick the batched path: the feature-major chain, else (``"batched"`` only) the folded
@@ -472,8 +519,9 @@ class LandscapeEvaluator:
         return res
 
     # ------------------------------------------------------------------ the two paths
-    def _accumulate(self, totals, samples, batch_res, count):
-        w_loss = self.problem.weight(count)
+    def _accumulate(self, totals, samples, batch_res, count, w_loss):
+        """Add a batch's metrics: the loss with weight ``w_loss`` (its share of the loss
+        terms, 1 for sums), the others with the batch's share of the samples."""
         w = count / self.problem.n_samples
         for name, (values, s) in batch_res.items():
             totals[name] = totals[name] + (w_loss if name == "loss" else w) * values.to(
@@ -501,10 +549,11 @@ class LandscapeEvaluator:
             named.update(self._recompute_buffers(params))
         totals = {k: torch.zeros(1, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
         samples: dict[str, list] = {k: [] for k in self.metric_names}
-        pieces = zip(pr.batches, pr.counts)
+        pieces = zip(pr.batches, pr.counts, pr.weights)
         if pr.closure and need and self._groups is not None:
-            pieces = self._groups  # random groups of the subset: batch-means standard error
-        for batch, count in pieces:
+            # random groups of the subset: batch-means standard error
+            pieces = ((g, c, w) for (g, c), w in zip(self._groups, self._group_weights))
+        for batch, count, w_loss in pieces:
             batch = pr.cast_batch(batch)
             if pr.closure:
                 loss = pr.loss_fn(FunctionalModel(module, named), batch)
@@ -519,7 +568,7 @@ class LandscapeEvaluator:
                 if loss.ndim != 0:
                     raise UserInputError(f"loss_fn must return a scalar, got {tuple(loss.shape)}")
                 res = self._batch_metrics(out.unsqueeze(0), y, loss.reshape(1), need)
-            self._accumulate(totals, samples, res, count)
+            self._accumulate(totals, samples, res, count, w_loss)
         return totals, samples
 
     def _recompute_buffers(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -554,19 +603,25 @@ class LandscapeEvaluator:
         Splitting a batch changes nothing for per-sample losses (``"ce"``/``"mse"``) and
         accuracy, whose batch value is a mean over samples; user metrics, closure losses and
         recomputed BatchNorm statistics keep the user's batches.
+
+        Yields (batch, samples, loss weight): a piece of p of a batch's c samples carries
+        ``p / c`` of its weight ``t / T`` (every sample of a per-sample loss has as many terms),
+        computed as ``(t p) / (c T)`` in one rounding.
         """
         pr = self.problem
         split = (pr.loss_kind is not None and not self.metrics and self._rc_module is None
                  and self.sample_block is not None)
-        for batch, count in zip(pr.batches, pr.counts):
+        for batch, count, terms, weight in zip(pr.batches, pr.counts, pr.terms, pr.weights):
             batch = pr.cast_batch(batch)
             if not split or not isinstance(batch, (tuple, list)):
-                yield batch, count
+                yield batch, count, weight
                 continue
             size = max(int(self.sample_block // max(P, 1)), 64)
             for start in range(0, count, size):
                 piece = _select_rows(batch, slice(start, start + size), count)
-                yield piece, min(size, count - start)
+                p = min(size, count - start)
+                w = 1.0 if pr.reduction == "sum" else (terms * p) / (count * pr.n_terms)
+                yield piece, p, w
 
     def _batched_chunk(self, C: torch.Tensor, need: bool) -> tuple[dict, dict]:
         pr = self.problem
@@ -584,7 +639,7 @@ class LandscapeEvaluator:
             state.bn_mode = "frozen"
         totals = {k: torch.zeros(P, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
         samples: dict[str, list] = {k: [] for k in self.metric_names}
-        for batch, count in self._pieces(P):
+        for batch, count, w_loss in self._pieces(P):
             state.n = count
             out = module(batch[0] if isinstance(batch, (tuple, list)) else batch)
             if out.shape[0] == count and P > 1:
@@ -592,7 +647,7 @@ class LandscapeEvaluator:
             else:
                 out = out.reshape(P, count, *out.shape[1:])
             self._accumulate(totals, samples, self._batch_metrics(out, pr.target(batch), None,
-                                                                  need), count)
+                                                                  need), count, w_loss)
         return totals, samples
 
     def _chain_fusable(self) -> bool:
@@ -678,8 +733,10 @@ class LandscapeEvaluator:
         """Metrics of the points C through the feature-major chain (see :mod:`._chain`).
 
         A per-sample loss (see :meth:`_chain_fusable`) and accuracy are summed over samples in
-        blocks (exactly the batch mean, by linearity); any other loss and user metrics see each
-        batch whole, through ``loss_fn`` itself, as on the per-point path.
+        blocks (exactly the batch mean, by linearity), over all samples when the batches weigh
+        by samples, else each batch with its weight per sample ``t / (c T)``; any other loss
+        and user metrics see each batch whole, through ``loss_fn`` itself, as on the per-point
+        path.
         """
         pr = self.problem
         P = int(C.shape[0])
@@ -689,6 +746,7 @@ class LandscapeEvaluator:
         weights = self._chain.point_weights(C) if kernel or not self._chain.per_point else None
         sums = {k: torch.zeros(P, dtype=pr.dtype, device=pr.device) for k in self.metric_names}
         samples: dict[str, list] = {k: [] for k in self.metric_names}
+        weighted = None if self._by_samples else torch.zeros_like(sums["loss"])
         for bi, (batch, count) in enumerate(zip(pr.batches, pr.counts)):
             batch = pr.cast_batch(batch)
             X = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -697,8 +755,9 @@ class LandscapeEvaluator:
                 out = self._chain.outputs(C, X, key=(bi, 0, count), weights=weights)
                 rows = out.transpose(1, 2)
                 res = self._batch_metrics(rows, y, self._vmapped(pr.loss_fn, rows, y), need)
-                self._accumulate(sums, samples, res, count)
+                self._accumulate(sums, samples, res, count, pr.weights[bi])
                 continue
+            per_sample = None if weighted is None else pr.terms[bi] / (count * pr.n_terms)
             for start in range(0, count, block):
                 stop = min(start + block, count)
                 Xb = X if (start, stop) == (0, count) else X[start:stop]
@@ -710,7 +769,10 @@ class LandscapeEvaluator:
                     out = self._chain.outputs(C, Xb, key=(bi, start, stop), weights=weights,
                                               reuse=True)
                     s, hits = self._chain_per_sample(out, yb, (bi, start, stop))
-                sums["loss"] += s.sum(1)
+                if weighted is None:
+                    sums["loss"] += s.sum(1)
+                else:
+                    weighted += s.sum(1) * per_sample
                 if need:
                     samples["loss"].append(s)
                 if self.accuracy:
@@ -730,6 +792,8 @@ class LandscapeEvaluator:
         totals = {k: v / n for k, v in sums.items()}
         if pr.reduction == "sum":
             totals["loss"] = sums["loss"]
+        elif weighted is not None:
+            totals["loss"] = weighted
         return totals, samples
 
     def _chain_per_sample(self, out: torch.Tensor, y: torch.Tensor,
@@ -871,12 +935,23 @@ class LandscapeEvaluator:
                     if self._groups is None or len(parts) < 2:
                         continue  # no per-sample or per-group values: the error stays NaN
                     # batch means over random groups of the subset: the subset mean is
-                    # sum_g w_g L_g with w_g = n_g / m; Var ~ G/(G-1) sum_g w_g^2 (L_g - mean)^2
+                    # sum_g w_g L_g with w_g = t_g / T (the groups' shares of the loss terms);
+                    # Var ~ G/(G-1) sum_g w_g^2 (L_g - mean)^2
                     L = torch.cat(parts, dim=1).double()
-                    w = torch.tensor([c for _, c in self._groups], dtype=torch.float64) / m
+                    w = torch.tensor(self._group_weights, dtype=torch.float64)
                     mean = (L * w).sum(1, keepdim=True)
                     G = len(parts)
                     var = G / (G - 1) * ((L - mean) ** 2 * w ** 2).sum(1)
+                    errors[name][idx] = (var.sqrt() * fpc).cpu().numpy()
+                elif parts and name == "loss" and self._sample_terms is not None:
+                    # a ratio of sums over samples, L = sum_i a_i / sum_i t_i with a_i = t_i s_i
+                    # (s_i: the sample's mean over its t_i terms): linearised variance
+                    # m/(m-1) sum_i (a_i - L t_i)^2 / (sum_i t_i)^2
+                    t = torch.cat(self._sample_terms).to(self.problem.device)
+                    s = torch.cat(parts, dim=1).double()
+                    a = torch.where(t > 0, s * t, torch.zeros((), dtype=s.dtype))
+                    ratio = a.sum(1, keepdim=True) / t.sum()
+                    var = m / (m - 1) * ((a - ratio * t) ** 2).sum(1) / t.sum() ** 2
                     errors[name][idx] = (var.sqrt() * fpc).cpu().numpy()
                 elif parts:
                     s = torch.cat(parts, dim=1).double()

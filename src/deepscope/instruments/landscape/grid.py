@@ -158,7 +158,8 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
                   points_per_pass: int | None = None, max_memory: int | None = None,
                   done: np.ndarray | None = None, values: dict[str, np.ndarray] | None = None,
                   on_chunk: Callable[[np.ndarray, dict[str, np.ndarray]], None] | None = None,
-                  evaluator: LandscapeEvaluator | None = None) -> LandscapeResult:
+                  evaluator: LandscapeEvaluator | None = None,
+                  batch_weights: Any = None) -> LandscapeResult:
     """The loss (and metrics) on a grid ``theta_0 + sum_i a_i d_i``.
 
     Args:
@@ -172,6 +173,9 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
         bn: ``"frozen"`` or ``"recompute"``.
         metrics, accuracy, n_samples, seed, dtype, method, points_per_pass, max_memory: see
             :class:`~.evaluate.LandscapeEvaluator` (``accuracy=False`` scores the loss only).
+        batch_weights: the number of loss terms of each batch, as for the curvature
+            operators (default: read from the loss, e.g. the targets not equal to
+            ``ignore_index``), so the loss is that of all the data as one batch.
         done, values: a boolean done-mask (grid-shaped) and the values already computed, to
             resume: only the points not done are scored.
         on_chunk: called after each chunk with the flat indices and their metric values.
@@ -202,7 +206,8 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
         evaluator = make_evaluator(model, loss_fn, data, basis, bn=bn, metrics=metrics,
                                    accuracy=accuracy,
                                    n_samples=n_samples, seed=seed, dtype=dtype, method=method,
-                                   points_per_pass=points_per_pass, max_memory=max_memory)
+                                   points_per_pass=points_per_pass, max_memory=max_memory,
+                                   batch_weights=batch_weights)
     pts = grid_points(coords)
     coeffs = np.concatenate([np.ones((len(pts), 1)), pts], axis=1)
     flat_values = _run_chunks(evaluator, coeffs, shape, done, values, on_chunk)
