@@ -82,6 +82,8 @@ _MODULES = (
     "deepscope.experiments.sharp_vs_flat_minima",
     "deepscope.experiments.training_is_np_hard",
     "deepscope.experiments.scattering_invariance",
+    "deepscope.experiments.adversarial_examples",
+    "deepscope.experiments.activation_maximization",
 )
 
 _cache: dict[str, ExperimentSpec] | None = None
