@@ -276,6 +276,10 @@ REFERENCES: dict[str, str] = {
         "D. E. Rumelhart, G. E. Hinton and R. J. Williams, 'Learning representations by "
         "back-propagating errors', Nature 323:533-536 (1986)."
     ),
+    "lee2001": (
+        "A. B. Lee, D. Mumford and J. Huang, 'Occlusion models for natural images: a statistical "
+        "study of a scale-invariant dead leaves model', Int. J. Comput. Vision 41:35-59 (2001)."
+    ),
 }
 
 

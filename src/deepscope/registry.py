@@ -82,6 +82,7 @@ _MODULES = (
     "deepscope.experiments.sharp_vs_flat_minima",
     "deepscope.experiments.training_is_np_hard",
     "deepscope.experiments.scattering_invariance",
+    "deepscope.experiments.sparse_coding_filters",
     "deepscope.experiments.adversarial_examples",
     "deepscope.experiments.activation_maximization",
 )
