@@ -85,6 +85,7 @@ _MODULES = (
     "deepscope.experiments.sparse_coding_filters",
     "deepscope.experiments.adversarial_examples",
     "deepscope.experiments.activation_maximization",
+    "deepscope.experiments.perceptron_xor",
 )
 
 _cache: dict[str, ExperimentSpec] | None = None
