@@ -70,6 +70,7 @@ import numpy as np
 from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement, proportion_stderr
+from ..robustness import ball_update, box_sign_update, class_models, label_purity, unit_ascent
 from ._threads import one_torch_thread
 
 EPS = float(np.finfo(np.float64).eps)
@@ -133,65 +134,6 @@ def make_mlp(width: int, generator):
             layer.weight.uniform_(-bound, bound, generator=generator)
             layer.bias.uniform_(-bound, bound, generator=generator)
     return net
-
-
-def unit_ascent(linear, x0, update, steps: int, target, shift=0.0):
-    """Ascent of unit j's pre-activation from row j of ``x0`` (units x inputs) with its autograd
-    gradient g, x <- update(x, g); the layer sees x - shift. Returns the final points and
-    ||x_t - target_j|| per step (steps+1 x units)."""
-    import torch
-
-    x, idx = x0.clone(), torch.arange(x0.shape[0])
-    dist = [(x - target).norm(dim=1)]
-    for _ in range(steps):
-        x.requires_grad_(True)
-        (g,) = torch.autograd.grad(linear(x - shift)[idx, idx].sum(), x)
-        with torch.no_grad():
-            x = update(x, g)
-        dist.append((x - target).norm(dim=1))
-    return x.detach(), torch.stack(dist).detach()
-
-
-def ball_update(radius: float, step: float):
-    """Projected gradient ascent on the ball ||x|| <= radius."""
-    import torch
-
-    def update(x, g):
-        y = x + step * g
-        return y * torch.clamp(radius / y.norm(dim=1, keepdim=True), max=1.0)
-    return update
-
-
-def box_sign_update(step: float):
-    """Projected sign ascent (steepest ascent in the max-norm) on the box [0, 1]^d."""
-    import torch
-
-    return lambda x, g: torch.clamp(x + step * torch.sign(g), 0.0, 1.0)
-
-
-def class_models(net, lam: float, step: float, steps: int):
-    """Simonyan et al.'s class models: ascent on S_c(x) - lam ||x||^2 from x = 0, all classes at
-    once, step eta_t = step / (lam (1 + t / 20))."""
-    import torch
-
-    x = torch.zeros(N_CLASSES, DIM, dtype=torch.float64)
-    idx = torch.arange(N_CLASSES)
-    for t in range(steps):
-        x.requires_grad_(True)
-        obj = net(x)[idx, idx] - lam * (x * x).sum(dim=1)
-        (g,) = torch.autograd.grad(obj.sum(), x)
-        with torch.no_grad():
-            x = x + step / (lam * (1 + t / 20)) * g
-    return x.detach()
-
-
-def label_purity(scores, labels, k: int):
-    """Share of the most common label among the top-k rows of each column of ``scores``."""
-    import torch
-
-    top = scores.topk(k, dim=0).indices
-    counts = torch.nn.functional.one_hot(labels[top], N_CLASSES).sum(dim=0)
-    return counts.max(dim=1).values.double() / k
 
 
 def _train(net, X, y, config, rng):
@@ -260,7 +202,8 @@ def _class_stats(net, X, class_means, config):
     import torch
 
     idx, lam = torch.arange(N_CLASSES), config.class_lambda
-    xc = class_models(net, lam, config.class_step, config.class_steps)
+    xc = class_models(net, lam, config.class_step, config.class_steps, n_classes=N_CLASSES,
+                      n_inputs=DIM)
     corr = torch.corrcoef(torch.cat([xc, class_means]))[:N_CLASSES, N_CLASSES:]
     with torch.no_grad():
         s_model, s_data = net(xc)[idx, idx], net(X)
@@ -294,7 +237,8 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     rec, fig_data = collections.defaultdict(list), {}
     for m in range(n):
         net = make_mlp(w, torch.Generator().manual_seed(int(rng.integers(2**62))))
-        x0 = class_models(net, lam, config.class_step, config.class_steps)
+        x0 = class_models(net, lam, config.class_step, config.class_steps,
+                          n_classes=N_CLASSES, n_inputs=DIM)
         corr0 = torch.corrcoef(torch.cat([x0, class_means]))[:N_CLASSES, N_CLASSES:]
         rec["match0"].append((corr0.argmax(dim=1) == torch.arange(N_CLASSES)).numpy())
         _train(net, X, y, config, rng)

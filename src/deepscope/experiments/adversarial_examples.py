@@ -76,6 +76,15 @@ import numpy as np
 from ..config import ExperimentConfig
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement, proportion_stderr
+from ..robustness import (
+    error_rate,
+    fgsm_direction,
+    lbfgs_minimal_distortion,
+    margin_weights,
+    perturbation_errors,
+    resample,
+    sign_perturbation_stats,
+)
 from ._plotting import new_figure
 from ._threads import one_torch_thread
 
@@ -154,16 +163,6 @@ def mlp(n_in, hidden, activation, gen):
     return net
 
 
-def fgsm_direction(model, x, y):
-    """sign(grad_x CE(model(x), y)) per example (Goodfellow et al.'s eta / eps)."""
-    import torch
-
-    x = x.clone().requires_grad_(True)
-    loss = torch.nn.functional.cross_entropy(model(x), y, reduction="sum")
-    (g,) = torch.autograd.grad(loss, x)
-    return g.sign()
-
-
 def train_logistic(X, y, c):
     """Multinomial logistic regression, scikit-learn's lbfgs (mean CE + ||W||^2 / (2 C N)),
     returned as a frozen float64 torch.nn.Linear."""
@@ -208,85 +207,7 @@ def train_mlp(net, X, y, config, gen, adversarial=False):
     return net
 
 
-def error(model, x, y):
-    import torch
-
-    with torch.no_grad():
-        return float((model(x).argmax(dim=1) != y).double().mean())
-
-
-# --------------------------------------------------------------------------- minimal distortion
-
-def lbfgs_minimal_distortion(model, x, target, c_range, n_bisect):
-    """Szegedy et al.'s box-constrained L-BFGS: minimise c ||r||^2 + CE(model(x + r), target)
-    subject to 0 <= x + r <= 1 (scipy's L-BFGS-B, all points in one separable problem), with a
-    bisection on log c per point for the largest c (smallest r) whose minimiser is classified as
-    ``target``. Returns r (NaN rows where even the smallest c failed) and the success mask."""
-    import torch
-    from scipy.optimize import minimize
-
-    b, n = x.shape
-    xn = x.numpy()
-    bounds = list(zip((-xn).ravel(), (1.0 - xn).ravel()))
-
-    def solve(c):
-        ct = torch.from_numpy(c)
-
-        def fun(z):
-            r = torch.from_numpy(z.reshape(b, n)).requires_grad_(True)
-            loss = ((ct * (r**2).sum(dim=1)).sum()
-                    + torch.nn.functional.cross_entropy(model(x + r), target, reduction="sum"))
-            (g,) = torch.autograd.grad(loss, r)
-            return float(loss.detach()), g.numpy().ravel()
-
-        res = minimize(fun, np.zeros(b * n), jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 300, "ftol": 1e-10, "gtol": 1e-6})
-        r = res.x.reshape(b, n)
-        with torch.no_grad():
-            hit = (model(x + torch.from_numpy(r)).argmax(dim=1) == target).numpy()
-        return r, hit
-
-    lo = np.full(b, math.log(c_range[0]))
-    hi = np.full(b, math.log(c_range[1]))
-    best = np.full((b, n), np.nan)
-    best_norm = np.full(b, np.inf)
-    for it in range(n_bisect + 1):
-        logc = lo if it == 0 else 0.5 * (lo + hi)
-        r, hit = solve(np.exp(logc))
-        norm = np.linalg.norm(r, axis=1)
-        better = hit & (norm < best_norm)
-        best[better], best_norm[better] = r[better], norm[better]
-        if it > 0:
-            lo, hi = np.where(hit, logc, lo), np.where(hit, hi, logc)
-    return best, np.isfinite(best_norm)
-
-
 # --------------------------------------------------------------------------- one seed
-
-def resample(x, side):
-    """Images (N, 64) resampled to side x side: area average down, bilinear up."""
-    import torch
-
-    img = x.reshape(-1, 1, 8, 8)
-    if side == 8:
-        return x.clone()
-    mode = "area" if side < 8 else "bilinear"
-    kw = {} if mode == "area" else {"align_corners": False}
-    return torch.nn.functional.interpolate(img, size=(side, side), mode=mode, **kw).reshape(
-        len(x), side * side)
-
-
-def margin_weights(model, x, y):
-    """w = W_y - W_j* per example (j*: the highest-scoring other class) of a linear model."""
-    import torch
-
-    with torch.no_grad():
-        logits = model(x)
-        other = logits.clone()
-        other[torch.arange(len(y)), y] = -torch.inf
-        j = other.argmax(dim=1)
-        return model.weight[y] - model.weight[j]
-
 
 def _one_seed(config, rng):
     import torch
@@ -306,45 +227,33 @@ def _one_seed(config, rng):
     }
     adv = train_mlp(mlp(64, config.hidden_relu, "relu", gen), Xtr, ytr, config, gen,
                     adversarial=True)
-    out = {"clean": {k: error(m, Xte, yte) for k, m in models.items()}}
-    out["clean"]["MLP-adv"] = error(adv, Xte, yte)
+    out = {"clean": {k: error_rate(m, Xte, yte) for k, m in models.items()}}
+    out["clean"]["MLP-adv"] = error_rate(adv, Xte, yte)
     signs = {k: fgsm_direction(m, Xte, yte) for k, m in models.items()}
     signs["MLP-adv"] = fgsm_direction(adv, Xte, yte)
     rand = torch.randint(0, 2, Xte.shape, generator=gen).double() * 2 - 1
-    grid = np.array(config.eps_grid)
-    nm = len(MODELS)
-    cross = np.zeros((len(grid), nm, nm))     # [eps, source, target]
-    noise = np.zeros((len(grid), nm))
-    adv_own = np.zeros(len(grid))
-    linf = 0.0
-    for e, eps in enumerate(grid):
-        for s, src in enumerate(MODELS):
-            xa = (Xte + eps * signs[src]).clamp(0.0, 1.0)
-            linf = max(linf, float((xa - Xte).abs().max()) - eps)
-            for t, tgt in enumerate(MODELS):
-                cross[e, s, t] = error(models[tgt], xa, yte)
-            noise[e, s] = error(models[src], (Xte + eps * rand).clamp(0.0, 1.0), yte)
-        adv_own[e] = error(adv, (Xte + eps * signs["MLP-adv"]).clamp(0.0, 1.0), yte)
+    grid, listed = np.array(config.eps_grid), [models[k] for k in MODELS]
+    # [eps, source, target] and [eps, model]
+    cross, linf = perturbation_errors(listed, Xte, yte, [signs[k] for k in MODELS], grid)
+    noise = perturbation_errors(listed, Xte, yte, [rand], grid)[0][:, 0, :]
+    adv_own = perturbation_errors([adv], Xte, yte, [signs["MLP-adv"]], grid)[0][:, 0, 0]
     eh = config.eps_high
     x_std = (Xte + eh * signs["MLP-relu"]).clamp(0.0, 1.0)
     out.update(cross=cross, noise=noise, adv_own=adv_own, linf_excess=linf,
-               std_to_adv=error(adv, x_std, yte),
-               adv_to_std=error(models["MLP-relu"],
-                                (Xte + eh * signs["MLP-adv"]).clamp(0.0, 1.0), yte))
+               std_to_adv=error_rate(adv, x_std, yte),
+               adv_to_std=error_rate(models["MLP-relu"],
+                                     (Xte + eh * signs["MLP-adv"]).clamp(0.0, 1.0), yte))
 
     # Linear explanation across input dimensions.
     ratios, ident, mc = [], 0.0, []
     for side in config.sides:
         lr = models["LR"] if side == 8 else train_logistic(resample(Xtr, side), ytr, config.lr_c)
         xs = resample(Xte, side)
-        w = margin_weights(lr, xs, yte)
-        l1, l2 = w.abs().sum(dim=1), w.norm(dim=1)
-        ratios.append(float((l1 / l2).mean()))
-        ident = max(ident, float(((eh * w * w.sign()).sum(dim=1) - eh * l1).abs().max()
-                                 / (eh * l1).min()))
-        s = torch.randint(0, 2, (config.n_random_signs, w.shape[1]), generator=gen) * 2.0 - 1
-        act = eh * (w @ s.double().T)                    # (N, draws)
-        mc.append(((act / (eh * l2[:, None]))**2).mean(dim=0).numpy())   # per draw
+        ratio, residual, second = sign_perturbation_stats(margin_weights(lr, xs, yte), eh,
+                                                          config.n_random_signs, gen)
+        ratios.append(float(ratio.mean()))
+        ident = max(ident, residual)
+        mc.append(second)   # per draw
     out.update(ratios=np.array(ratios), identity=ident, mc=np.concatenate(mc))
 
     # Minimal distortions (box-constrained L-BFGS), on test points every model gets right.
@@ -371,9 +280,7 @@ def _one_seed(config, rng):
                  ).clamp(0.0, 1.0)
         for o, om in attacked.items():
             if o != name:
-                with torch.no_grad():
-                    others[o] = (float((om(xa[ok]).argmax(1) != y0[ok]).double().mean()),
-                                 float((om(noisy[ok]).argmax(1) != y0[ok]).double().mean()))
+                others[o] = (error_rate(om, xa[ok], y0[ok]), error_rate(om, noisy[ok], y0[ok]))
         lb[name] = {"ok": ok, "distortion": rn / 8.0, "rel": rn / dist, "box": box,
                     "transfer": others, "r": r}
     out["lbfgs"] = lb

@@ -67,12 +67,22 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..harmonic import (
+    anisotropy,
+    dead_leaves,
+    kurtosis,
+    kurtosis_ratio,
+    learn_dictionary,
+    phase_randomise,
+    radial_bandwidth,
+    sample_patches,
+    sparse_codes,
+    whiten,
+    window_energy_fraction,
+)
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement, proportion_stderr
 from ._plotting import new_figure
-
-NYQUIST_F0 = 200.0 / 256.0
-"""O&F's whitening roll-off (200 cycles/picture on 512-pixel images) as a fraction of Nyquist."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,209 +130,12 @@ class Config(ExperimentConfig):
             raise UserInputError("loc_fraction and anisotropy in (0, 1), kurtosis_ratio > 0")
 
 
-# ---------------------------------------------------------------------------------------------
-# Images
-
-_PAINT = None
-
-
-def _paint_kernel():
-    global _PAINT
-    if _PAINT is None:
-        import numba
-
-        @numba.njit(cache=False)
-        def paint(size, cx, cy, r, g):
-            img = np.full((size, size), np.nan)
-            left = size * size
-            for k in range(len(r)):
-                x0, x1 = max(int(cx[k] - r[k]), 0), min(int(cx[k] + r[k]) + 1, size)
-                y0, y1 = max(int(cy[k] - r[k]), 0), min(int(cy[k] + r[k]) + 1, size)
-                for y in range(y0, y1):
-                    dy = y + 0.5 - cy[k]
-                    for x in range(x0, x1):
-                        dx = x + 0.5 - cx[k]
-                        if dx * dx + dy * dy <= r[k] * r[k] and np.isnan(img[y, x]):
-                            img[y, x] = g[k]
-                            left -= 1
-                if left == 0:
-                    return img, k + 1
-            return img, len(r)
-
-        _PAINT = paint
-    return _PAINT
-
-
-def leaf_radii(n: int, r_min: float, r_max: float, rng: np.random.Generator) -> np.ndarray:
-    """``n`` radii with density proportional to r^-3 on [r_min, r_max] (inverse CDF)."""
-    a, b = r_min**-2, r_max**-2
-    return (a - rng.random(n) * (a - b)) ** -0.5
-
-
-def dead_leaves(size: int, r_min: float, rng: np.random.Generator, chunk: int = 20000):
-    """A size x size dead-leaves image: discs of uniform grey, radius density ~ r^-3, the first
-    disc on top, painted until every pixel is covered. Returns the image and the discs used."""
-    paint = _paint_kernel()
-    r = leaf_radii(chunk, r_min, size / 2, rng)
-    cx, cy, g = rng.random(chunk) * size, rng.random(chunk) * size, rng.random(chunk)
-    img, used = paint(size, cx, cy, r, g)
-    while np.isnan(img).any():  # a further layer underneath the first
-        r = leaf_radii(chunk, r_min, size / 2, rng)
-        cx, cy, g = rng.random(chunk) * size, rng.random(chunk) * size, rng.random(chunk)
-        under, more = paint(size, cx, cy, r, g)
-        img = np.where(np.isnan(img), under, img)
-        used += more
-    return img, used
-
-
-def whitening_filter(shape: tuple[int, int], f0: float = NYQUIST_F0) -> np.ndarray:
-    """O&F's R(f) = f exp(-(f/f0)^4) on the FFT grid, f in units of the Nyquist frequency."""
-    fy = np.fft.fftfreq(shape[0])[:, None]
-    fx = np.fft.fftfreq(shape[1])[None, :]
-    f = np.sqrt(fx**2 + fy**2) / 0.5
-    return f * np.exp(-((f / f0) ** 4))
-
-
-def whiten(img: np.ndarray, f0: float = NYQUIST_F0) -> np.ndarray:
-    """The image filtered by R(f) (zero mean) and scaled to unit pixel variance."""
-    out = np.real(np.fft.ifft2(np.fft.fft2(img - img.mean()) * whitening_filter(img.shape, f0)))
-    return out / out.std()
-
-
-def phase_randomise(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Same power spectrum, phases of white noise: a Gaussian image with the same 2nd moments."""
-    noise = np.fft.fft2(rng.standard_normal(img.shape))
-    return np.real(np.fft.ifft2(np.abs(np.fft.fft2(img)) * np.exp(1j * np.angle(noise))))
-
-
-def sample_patches(images: list[np.ndarray], n: int, p: int, rng: np.random.Generator):
-    """``n`` random p x p patches (rows, flattened), each with its mean removed."""
-    which = rng.integers(len(images), size=n)
-    out = np.empty((n, p * p))
-    for k, im in enumerate(images):
-        idx = np.flatnonzero(which == k)
-        ys = rng.integers(im.shape[0] - p + 1, size=len(idx))
-        xs = rng.integers(im.shape[1] - p + 1, size=len(idx))
-        win = np.lib.stride_tricks.sliding_window_view(im, (p, p))
-        out[idx] = win[ys, xs].reshape(len(idx), -1)
-    return out - out.mean(axis=1, keepdims=True)
-
-
 def photographs() -> list[np.ndarray]:
     """scikit-learn's two bundled sample photographs, greyscale in [0, 1]."""
     from sklearn.datasets import load_sample_images
 
     return [img.astype(float) @ np.array([0.299, 0.587, 0.114]) / 255.0
             for img in load_sample_images().images]
-
-
-# ---------------------------------------------------------------------------------------------
-# Sparse coding
-
-
-def sparse_codes(D: np.ndarray, X: np.ndarray, alpha: float, steps: int) -> np.ndarray:
-    """FISTA for min_a 1/2 ||x - a D||^2 + alpha ||a||_1 per row x of X (atoms: rows of D)."""
-    G = D @ D.T
-    L = float(np.linalg.eigvalsh(G)[-1])
-    C = X @ D.T
-    A = np.zeros((X.shape[0], D.shape[0]), dtype=X.dtype)
-    Y, t = A.copy(), 1.0
-    for _ in range(steps):
-        Z = Y - (Y @ G - C) / L
-        A_new = np.sign(Z) * np.maximum(np.abs(Z) - alpha / L, 0.0)
-        t_new = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        Y = A_new + ((t - 1.0) / t_new) * (A_new - A)
-        A, t = A_new, t_new
-    return A
-
-
-def learn_dictionary(X, n_atoms, alpha, steps, batch, fista_steps, rng, rho=10.0):
-    """Mairal et al.'s online dictionary learning (their Alg. 1-2, mini-batch, past statistics
-    down-weighted by (1 - 1/t)^rho): FISTA codes, then one block-coordinate pass over the atoms
-    with the projection onto ||d|| <= 1. Rows of X are samples; returns D (atoms as rows)."""
-    D = rng.standard_normal((n_atoms, X.shape[1])).astype(X.dtype)
-    D /= np.linalg.norm(D, axis=1, keepdims=True)
-    A_stat = np.zeros((n_atoms, n_atoms), dtype=X.dtype)
-    B_stat = np.zeros_like(D)
-    for t in range(1, steps + 1):
-        xb = X[rng.integers(len(X), size=batch)]
-        a = sparse_codes(D, xb, alpha, fista_steps)
-        beta = (1.0 - 1.0 / t) ** rho
-        A_stat = beta * A_stat + a.T @ a / batch
-        B_stat = beta * B_stat + a.T @ xb / batch
-        for j in range(n_atoms):
-            if A_stat[j, j] > 1e-12:
-                u = D[j] + (B_stat[j] - A_stat[j] @ D) / A_stat[j, j]
-                D[j] = u / max(float(np.linalg.norm(u)), 1.0)
-    return D
-
-
-# ---------------------------------------------------------------------------------------------
-# Filter shape and sparseness measures
-
-
-def window_energy_fraction(F: np.ndarray, p: int, w: int) -> np.ndarray:
-    """Per filter (rows of F, p x p): the largest fraction of its energy in a w x w window."""
-    E = F.reshape(-1, p, p) ** 2
-    E = E / E.sum(axis=(1, 2), keepdims=True)
-    c = np.pad(E.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))
-    s = c[:, w:, w:] - c[:, :-w, w:] - c[:, w:, :-w] + c[:, :-w, :-w]
-    return s.reshape(len(F), -1).max(axis=1)
-
-
-def anisotropy(F: np.ndarray, p: int, pad: int = 32) -> np.ndarray:
-    """Per filter: (l1 - l2) / (l1 + l2) of the power-weighted tensor sum_k P(k) k k^T of its
-    zero-padded power spectrum (0 for an isotropic spectrum, 1 for a single orientation)."""
-    P = np.abs(np.fft.fft2(F.reshape(-1, p, p), s=(pad, pad))) ** 2
-    fy, fx = np.meshgrid(np.fft.fftfreq(pad), np.fft.fftfreq(pad), indexing="ij")
-    txx, tyy, txy = ((P * fx * fx).sum((1, 2)), (P * fy * fy).sum((1, 2)),
-                     (P * fx * fy).sum((1, 2)))
-    return 2 * np.sqrt(((txx - tyy) / 2) ** 2 + txy**2) / (txx + tyy)
-
-
-def radial_bandwidth(F: np.ndarray, p: int, pad: int = 64):
-    """Per filter: the peak frequency (cycles/pixel) of its ring-averaged power spectrum (rings
-    of width 1/pad up to Nyquist) and the half-power bandwidth log2(f_hi / f_lo) in octaves,
-    inf when the power does not fall below half on both sides of the peak (not band-pass)."""
-    P = np.abs(np.fft.fft2(F.reshape(-1, p, p), s=(pad, pad))) ** 2
-    fy, fx = np.meshgrid(np.fft.fftfreq(pad), np.fft.fftfreq(pad), indexing="ij")
-    ring = np.floor(np.sqrt(fx**2 + fy**2).ravel() * pad).astype(int)
-    keep = ring < pad // 2
-    counts = np.bincount(ring[keep], minlength=pad // 2)
-    profiles = np.stack([np.bincount(ring[keep], weights=q.ravel()[keep], minlength=pad // 2)
-                         for q in P]) / counts
-    centres = (np.arange(pad // 2) + 0.5) / pad
-    peak, width = np.empty(len(F)), np.full(len(F), np.inf)
-    for i, prof in enumerate(profiles):
-        k = int(prof.argmax())
-        peak[i] = centres[k]
-        lo, hi = np.flatnonzero(prof[:k] < prof[k] / 2), np.flatnonzero(prof[k:] < prof[k] / 2)
-        if len(lo) and len(hi):
-            width[i] = math.log2(centres[k + hi[0]] / centres[lo[-1]])
-    return peak, width
-
-
-def kurtosis(A: np.ndarray) -> np.ndarray:
-    """Per column: E[(a - mean)^4] / E[(a - mean)^2]^2 (3 for a Gaussian)."""
-    c = A - A.mean(axis=0)
-    return (c**4).mean(axis=0) / np.maximum((c**2).mean(axis=0), 1e-300) ** 2
-
-
-def kurtosis_ratio(codes: np.ndarray, pca: np.ndarray, n_blocks: int = 10):
-    """median kurtosis of the codes / median kurtosis of the PCA coefficients (units with
-    variance), with its delete-a-group jackknife standard error over blocks of patches."""
-
-    def ratio(rows):
-        a, b = codes[rows], pca[rows]
-        ka = kurtosis(a[:, a.var(axis=0) > 0])
-        return float(np.median(ka) / np.median(kurtosis(b)))
-
-    n = len(codes)
-    blocks = np.arange(n) % n_blocks
-    full = ratio(np.arange(n))
-    loo = np.array([ratio(np.flatnonzero(blocks != b)) for b in range(n_blocks)])
-    se = math.sqrt((n_blocks - 1) / n_blocks * np.sum((loo - loo.mean()) ** 2))
-    return full, se
 
 
 def _measure(images, config, rng):
