@@ -178,11 +178,15 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
             f"eps_c_fit_{tag}", f"phi={phi:g}: eps_c fitted to alpha^(2/3) linear in eps, "
             "bootstrap stderr, against P-B's empirical (1-phi)^2/2", ec_fit, emp, 0.2,
             kind="statistical", stderr=ec_se, relative=True))
-        meas[f"net_{tag}"] = Measurement(
-            {"kept": kept, "runs": n_runs, "spearman": rho, "eps_c_fit": ec_fit},
-            {"spearman": rho_se, "eps_c_fit": ec_se}, description="network critical points")
+        meas[f"net_kept_{tag}"] = Measurement(
+            [kept, n_runs], description="network runs reaching ||grad L||^2 <= 1e-6, of all runs")
+        meas[f"net_spearman_{tag}"] = Measurement(
+            rho, rho_se, description="Spearman rho of (loss, index), bootstrap stderr")
+        meas[f"net_eps_c_fit_{tag}"] = Measurement(
+            ec_fit, ec_se, description="eps_c fitted to the network's critical points")
     checks.extend(toy["checks"])
-    meas["toy"] = Measurement(toy["values"], description="toy f = x^2 - y^2 + y^4/4")
+    for key, value in toy["values"].items():
+        meas[f"toy_{key}"] = Measurement(value, description="toy f = x^2 - y^2 + y^4/4")
     figures = {"alpha_vs_eps": _rmt_figure(config, rmt),
                "index_vs_loss": _net_figure(net)}
     return ExperimentResult(
