@@ -8,6 +8,14 @@ Sub-packages are imported on first use and this module imports nothing heavy:
   partition functions, exact chain sampling), numpy only.
 - ``deepscope.instruments.expressivity``: the Lin-Tegmark-Rolnick gates (multiplication, square,
   bit product) built as real torch modules, and exact parameter counting.
+- ``deepscope.instruments.curvature``: matrix-free Hessian, GGN and Fisher operators and the
+  solvers on them (Lanczos, trace, SLQ, bulk and outliers, diagonals, index, critical points).
+- ``deepscope.instruments.landscape``: directions, grids, curves, sharpness, flat-minimum
+  description length, spherical spin glasses, deep linear networks.
+- ``deepscope.instruments.harmonic``: scattering filter banks and cascades, sparse coding,
+  natural-image statistics.
+- ``deepscope.instruments.robustness``: adversarial perturbations, minimal distortions,
+  activation maximisation.
 """
 
 from __future__ import annotations
