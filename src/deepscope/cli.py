@@ -35,6 +35,21 @@ def cli() -> None:
     """deepscope: the theory of deep learning, measured."""
 
 
+def _backend_options(command):
+    """``--backend``, ``--address`` and ``--workers`` (scale-out on Ray, the dist extra)."""
+    command = click.option(
+        "--workers", type=int, default=None,
+        help="Ray: single-threaded tasks at once (CPUs of the local instance; default: the "
+             "CPU count).")(command)
+    command = click.option(
+        "--address", default=None, metavar="auto|HOST:PORT",
+        help="Ray: join this cluster (default: start a local instance on 127.0.0.1).")(command)
+    return click.option(
+        "--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+        help="Run the independent pieces here, or as Ray tasks (pip install "
+             "'deepscope[dist]').")(command)
+
+
 @cli.command("list")
 def list_cmd() -> None:
     """List every experiment with its claim and source."""
@@ -96,12 +111,15 @@ def run_cmd(name: str, quick: bool, full: bool, overrides: tuple[str, ...], seed
               show_default=True, help="Output directory (must not exist unless --resume).")
 @click.option("--resume", is_flag=True, help="Keep finished experiments in --out, redo the rest.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every experiment.")
+@_backend_options
 def reproduce_cmd(quick: bool, full: bool, only: str | None, out: Path, resume: bool,
-                  seed: int) -> None:
+                  seed: int, backend: str, address: str | None, workers: int | None) -> None:
     """Run every experiment (or --only some) and write results.json and report.html."""
     from .progress import RichReporter, use_reporter
     from .runner import reproduce
+    from .scaleout import check_backend
 
+    check_backend(backend, address, workers)
     preset = _preset(quick, full)
     names = None
     if only is not None:
@@ -110,7 +128,8 @@ def reproduce_cmd(quick: bool, full: bool, only: str | None, out: Path, resume: 
             raise UserInputError("--only needs at least one experiment id")
     with RichReporter() as reporter, use_reporter(reporter):
         summary = reproduce(out, preset=preset, only=names, resume=resume, seed=seed,
-                            argv=sys.argv, log=_echo)
+                            argv=sys.argv, log=_echo, backend=backend, address=address,
+                            workers=workers)
     verdicts = [row["verdict"] for row in summary["claims"]]
     click.echo(
         f"{verdicts.count('reproduced')}/{len(verdicts)} claims reproduced"
@@ -222,20 +241,26 @@ def hessian_cmd(model_spec: str, data_spec: str, loss: str, param_globs: tuple[s
 @click.option("--resume", is_flag=True, help="Finish an interrupted line/plane grid.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="New run directory.")
+@_backend_options
 def landscape_cmd(model_spec: str, model_b: str | None, data_spec: str, loss: str, kind: str,
                   directions: str, norm: str, one_d: str, grid: str | None, span: str | None,
                   bn: str, trajectory: str | None, curve: str, n_bends: int, curve_steps: int,
                   dtype: str, batch_size: int, max_samples: int, n_samples: int, html: bool,
-                  resume: bool, seed: int, out: Path) -> None:
+                  resume: bool, seed: int, out: Path, backend: str, address: str | None,
+                  workers: int | None) -> None:
     """Loss-landscape line, plane, interpolation or mode-connecting curve of MODEL on DATA."""
     from .commands.landscape import LandscapeRequest, write_landscape_run
+    from .scaleout import check_backend
+
+    check_backend(backend, address, workers)
 
     request = LandscapeRequest(model=model_spec, model_b=model_b, data=data_spec, loss=loss,
                                kind=kind, directions=directions, norm=norm, one_d=one_d,
                                grid=grid, span=span, bn=bn, trajectory=trajectory, curve=curve,
                                n_bends=n_bends, curve_steps=curve_steps, dtype=dtype,
                                batch_size=batch_size, max_samples=max_samples,
-                               n_samples=n_samples, html=html, seed=seed)
+                               n_samples=n_samples, html=html, seed=seed, backend=backend,
+                               address=address, workers=workers)
     record = write_landscape_run(request, out, resume=resume, argv=sys.argv)
     if "base_loss" in record:
         click.echo(f"{kind} of {model_spec} on {data_spec}: loss {record['min_loss']:.6g} to "

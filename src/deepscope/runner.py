@@ -200,6 +200,9 @@ def reproduce(
     seed: int = 0,
     argv: list[str] | None = None,
     log: Log = _quiet,
+    backend: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Run the selected experiments into ``out`` and write ``results.json`` and ``report.html``.
 
@@ -211,10 +214,21 @@ def reproduce(
         seed: the seed each experiment's ``numpy.random.Generator`` is built from.
         argv: the command line recorded in env.json.
         log: receives one line per experiment.
+        backend: ``"local"`` (one after another in this process) or ``"ray"``: every
+            experiment to run becomes a Ray task with one torch thread (the ``dist`` extra;
+            :mod:`deepscope.scaleout`); each finished run is written to ``out`` as it arrives,
+            so ``resume`` works the same.
+        address, workers: for ``"ray"``: a cluster to join (``"auto"`` or ``"HOST:PORT"``;
+            default: a local instance on 127.0.0.1) and the number of runs at once (default:
+            the CPU count).
 
     Returns:
         The content of ``results.json``.
     """
+    if backend != "local" or address is not None or workers is not None:
+        from .scaleout import check_backend
+
+        check_backend(backend, address, workers)
     specs = select(only)
     configs = {spec.id: spec.config_cls.preset(preset) for spec in specs}
     out = Path(out)
@@ -226,7 +240,8 @@ def reproduce(
     for name in store.remove_partials(out):
         log(f"removed unfinished run {name}")
 
-    rows = []
+    rows: dict[str, dict[str, Any]] = {}
+    remote: list[tuple[int, ExperimentSpec]] = []
     for index, spec in enumerate(specs, start=1):
         run_dir = out / spec.id
         config = configs[spec.id]
@@ -239,6 +254,9 @@ def reproduce(
                 )
             record, env = stored["result"], stored["env"]
             log(f"[{index}/{len(specs)}] {spec.id}: kept ({record['verdict']})")
+        elif backend == "ray":
+            remote.append((index, spec))
+            continue
         else:
             start = time.perf_counter()
             record = run_experiment(
@@ -249,15 +267,31 @@ def reproduce(
                 f"[{index}/{len(specs)}] {spec.id}: {record['verdict']} "
                 f"({time.perf_counter() - start:.1f} s)"
             )
-        rows.append(_summary_row(spec, record, env, config))
+        rows[spec.id] = _summary_row(spec, record, env, config)
+    if remote:
+        from .scaleout import run_experiments
+
+        def finished(job: int) -> None:
+            index, spec = remote[job]
+            stored = store.load_run(out / spec.id)
+            record, env = stored["result"], stored["env"]
+            log(f"[{index}/{len(specs)}] {spec.id}: {record['verdict']} "
+                f"({env.get('elapsed_s', 0.0):.1f} s on a Ray worker)")
+            rows[spec.id] = _summary_row(spec, record, env, configs[spec.id])
+
+        run_experiments([(spec.id, configs[spec.id], out / spec.id) for _, spec in remote],
+                        seed=seed, preset=preset, argv=argv, done=finished, address=address,
+                        workers=workers)
 
     summary = {
         "format_version": store.FORMAT_VERSION,
         "preset": preset,
         "seed": seed,
         "host": _host(argv),
-        "claims": rows,
+        "claims": [rows[spec.id] for spec in specs],
     }
+    if backend == "ray":
+        summary["host"]["backend"] = {"name": "ray", "address": address, "workers": workers}
     store.atomic_write_json(out / store.SUMMARY_FILE, summary)
     from .report import write_report
 

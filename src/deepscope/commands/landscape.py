@@ -16,6 +16,11 @@ history, saved every twentieth of the steps). When it completes, the outputs are
 directory is renamed to ``OUT``. After an interruption, the same command with ``--resume`` scores
 only the missing points and continues training from the last checkpoint (bit-identical to an
 uninterrupted run); without ``--resume`` the leftover is refused (never deleted).
+
+``--backend ray`` (the ``dist`` extra) scores the chunks of a line, plane or interpolation as
+Ray tasks (:mod:`deepscope.scaleout`), into the same store and with the same bits; a curve is
+trained and scored in this process. A grid interrupted under one backend resumes under the
+other.
 """
 
 from __future__ import annotations
@@ -64,6 +69,9 @@ class LandscapeRequest:
     points_per_pass: int = 0
     html: bool = False
     seed: int = 0
+    backend: str = "local"
+    address: str | None = None
+    workers: int | None = None
 
     def validate(self) -> None:
         from ..landscape import parse_grid, parse_span
@@ -85,6 +93,9 @@ class LandscapeRequest:
                 or self.points_per_pass < 0:
             raise UserInputError("--batch-size must be >= 1; --max-samples, --n-samples and "
                                  "--points-per-pass >= 0")
+        from ..scaleout import check_backend
+
+        check_backend(self.backend, self.address, self.workers)
         parse_grid(self.grid_spec, self.n_axes)
         lo, hi = parse_span(self.span_spec, 1)[0]
         if self.kind == "interpolate" and (lo > 0 or hi < 1):
@@ -156,6 +167,10 @@ def _key(request: LandscapeRequest, model, dirs, batches) -> dict[str, Any]:
             "points_per_pass": request.points_per_pass}
 
 
+def _backend(request: LandscapeRequest) -> dict[str, Any]:
+    return {"backend": request.backend, "address": request.address, "workers": request.workers}
+
+
 def _options(request: LandscapeRequest, dtype) -> dict[str, Any]:
     return {"dtype": dtype, "n_samples": request.n_samples or None, "seed": request.seed,
             "points_per_pass": request.points_per_pass or None}
@@ -185,7 +200,7 @@ def _grid_run(request: LandscapeRequest, work: Path, resume: bool, model, batche
     result = evaluate_grid(model, request.loss, batches, dirs, grid=request.grid_spec,
                            span=request.span_spec, bn=request.bn, evaluator=ev,
                            done=grid_store.done, values=grid_store.values,
-                           on_chunk=grid_store.update)
+                           on_chunk=grid_store.update, **_backend(request))
     return result, dirs, key
 
 
@@ -306,7 +321,7 @@ def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = Fals
         line = interpolate(model, model_b, request.loss, batches, n_points=n,
                            span=request.span_spec, bn=request.bn, evaluator=ev,
                            done=line_store.done, values=line_store.values,
-                           on_chunk=line_store.update)
+                           on_chunk=line_store.update, **_backend(request))
         record.update(barrier=line.barrier, monotone_barrier=line.monotone_barrier,
                       distance=line.distance, loss_a=float(line.loss[np.argmin(np.abs(line.t))]),
                       loss_b=float(line.loss[np.argmin(np.abs(line.t - 1))]),
@@ -363,8 +378,11 @@ def write_landscape_run(request: LandscapeRequest, out: Path, resume: bool = Fal
     created = not work.exists()
     if created:
         work.mkdir()
+    from ..scaleout import maybe_session
+
     try:
-        record, arrays, figures, result = analyse_landscape(request, work, resume=resume)
+        with maybe_session(request.backend, request.address, request.workers):
+            record, arrays, figures, result = analyse_landscape(request, work, resume=resume)
     except BaseException:
         if created and not any(work.iterdir()):  # nothing computed yet: leave no leftover
             work.rmdir()

@@ -159,7 +159,8 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
                   done: np.ndarray | None = None, values: dict[str, np.ndarray] | None = None,
                   on_chunk: Callable[[np.ndarray, dict[str, np.ndarray]], None] | None = None,
                   evaluator: LandscapeEvaluator | None = None,
-                  batch_weights: Any = None) -> LandscapeResult:
+                  batch_weights: Any = None, backend: str = "local",
+                  address: str | None = None, workers: int | None = None) -> LandscapeResult:
     """The loss (and metrics) on a grid ``theta_0 + sum_i a_i d_i``.
 
     Args:
@@ -179,6 +180,12 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
         done, values: a boolean done-mask (grid-shaped) and the values already computed, to
             resume: only the points not done are scored.
         on_chunk: called after each chunk with the flat indices and their metric values.
+        backend: ``"local"`` (this process) or ``"ray"``: the chunks that a local run records
+            (:func:`chunk_plan`) become Ray tasks, with the same bits
+            (:mod:`deepscope.scaleout`; the ``dist`` extra).
+        address, workers: for ``"ray"``: a cluster to join (``"auto"`` or ``"HOST:PORT"``;
+            default: a local instance on 127.0.0.1) and the number of single-threaded tasks
+            run at once (default: the CPU count).
 
     Returns:
         LandscapeResult with ``loss`` of shape ``grid`` and ``coords``.
@@ -196,6 +203,10 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
         >>> [round(float(v), 12) for v in res.loss]   # 1/2 (1 + a)^2 + 2
         [2.0, 2.125, 2.5, 3.125, 4.0]
     """
+    if backend != "local" or address is not None or workers is not None:
+        from ...scaleout import check_backend
+
+        check_backend(backend, address, workers)
     dirs = _as_directions(model, directions)
     shape = parse_grid(grid, dirs.k)
     spans = parse_span(span, dirs.k)
@@ -210,7 +221,8 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
                                    batch_weights=batch_weights)
     pts = grid_points(coords)
     coeffs = np.concatenate([np.ones((len(pts), 1)), pts], axis=1)
-    flat_values = _run_chunks(evaluator, coeffs, shape, done, values, on_chunk)
+    flat_values = _run_chunks(evaluator, coeffs, shape, done, values, on_chunk,
+                              backend=backend, address=address, workers=workers)
     centre = np.zeros((1, dirs.k + 1))
     centre[0, 0] = 1.0
     base = float(evaluator.evaluate_points(centre)["loss"][0])
@@ -221,9 +233,33 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
                             "fallback_reason": evaluator.fallback_reason_})
 
 
+def chunk_plan(evaluator: LandscapeEvaluator, todo: np.ndarray, shape: tuple[int, ...],
+               recording: bool) -> list[np.ndarray]:
+    """The chunks (flat point indices, in order) that one :meth:`evaluate_points` call each
+    scores: all of ``todo`` at once when nothing is recorded between chunks; else
+    ``points_per_pass`` points, or several passes (about 128 points, whole grid rows where a
+    row fits twice in a chunk) so that a store records the grid as it goes. A Ray run uses the
+    recording plan, so its chunks, and bits, are those of a local run into a store."""
+    if not recording:
+        step = max(len(todo), 1)  # nothing to record between chunks: one call
+    elif evaluator.points_per_pass is not None:
+        step = max(int(evaluator.points_per_pass), 1)
+    else:
+        # several passes per call, so that a store records the grid every ~128 points
+        step = evaluator.chunk_size() if evaluator.method_ == "batched" else 16
+        step *= max(1, 128 // step)
+        row = shape[-1]
+        if len(shape) > 1 and row <= 2 * step:
+            step = max(1, round(step / row)) * row   # whole rows per call (the chain path
+            #                                          mixes a grid row at once)
+    return [todo[start:start + step] for start in range(0, len(todo), step)]
+
+
 def _run_chunks(evaluator: LandscapeEvaluator, coeffs: np.ndarray, shape: tuple[int, ...],
                 done: np.ndarray | None, values: dict[str, np.ndarray] | None,
-                on_chunk: Callable | None) -> dict[str, np.ndarray]:
+                on_chunk: Callable | None, *, backend: str = "local",
+                address: str | None = None, workers: int | None = None
+                ) -> dict[str, np.ndarray]:
     n = len(coeffs)
     names = list(evaluator.metric_names)
     if evaluator.subset is not None:
@@ -238,25 +274,21 @@ def _run_chunks(evaluator: LandscapeEvaluator, coeffs: np.ndarray, shape: tuple[
                 raise UserInputError(f"stored values lack metric {k!r}")
             out[k][flat_done] = np.asarray(values[k], dtype=np.float64).reshape(-1)[flat_done]
     todo = np.flatnonzero(~flat_done)
-    if on_chunk is None:
-        step = max(len(todo), 1)  # nothing to record between chunks: one call
-    elif evaluator.points_per_pass is not None:
-        step = max(int(evaluator.points_per_pass), 1)
-    else:
-        # several passes per call, so that a store records the grid every ~128 points
-        step = evaluator.chunk_size() if evaluator.method_ == "batched" else 16
-        step *= max(1, 128 // step)
-        row = shape[-1]
-        if len(shape) > 1 and row <= 2 * step:
-            step = max(1, round(step / row)) * row   # whole rows per call (the chain path
-            #                                          mixes a grid row at once)
-    for start in range(0, len(todo), step):
-        idx = todo[start:start + step]
-        res = evaluator.evaluate_points(coeffs[idx])
+
+    def record(idx: np.ndarray, res: dict[str, np.ndarray]) -> None:
         for k in names:
             out[k][idx] = res[k]
         if on_chunk is not None:
             on_chunk(idx, {k: res[k] for k in names})
+
+    if backend == "ray":
+        from ...scaleout import score_chunks
+
+        score_chunks(evaluator, coeffs, chunk_plan(evaluator, todo, shape, True), record,
+                     address=address, workers=workers)
+        return out
+    for idx in chunk_plan(evaluator, todo, shape, on_chunk is not None):
+        record(idx, evaluator.evaluate_points(coeffs[idx]))
     return out
 
 
@@ -311,7 +343,8 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
                 n_points: int = 101, span: Any = (0.0, 1.0), bn: str = "frozen", *,
                 done: np.ndarray | None = None, values: dict[str, np.ndarray] | None = None,
                 on_chunk: Callable[[np.ndarray, dict[str, np.ndarray]], None] | None = None,
-                evaluator: LandscapeEvaluator | None = None,
+                evaluator: LandscapeEvaluator | None = None, backend: str = "local",
+                address: str | None = None, workers: int | None = None,
                 **options: Any) -> InterpolationResult:
     """Linear interpolation between two models of the same architecture.
 
@@ -319,8 +352,13 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
     exact path, so they equal each model's loss bit for bit. ``span`` may extend beyond [0, 1];
     the barriers only look at [0, 1], which must lie inside the span. ``done``, ``values``,
     ``on_chunk`` and ``evaluator`` resume and record the points as :func:`evaluate_grid` does
-    (over :func:`interpolation_t`; the evaluator's basis is ``[theta_a, theta_b]``).
+    (over :func:`interpolation_t`; the evaluator's basis is ``[theta_a, theta_b]``);
+    ``backend``, ``address`` and ``workers`` spread the points over Ray tasks as there.
     """
+    if backend != "local" or address is not None or workers is not None:
+        from ...scaleout import check_backend
+
+        check_backend(backend, address, workers)
     check_same_architecture(model_a, model_b)
     t = interpolation_t(n_points, span)
     names = trainable_names(model_a)
@@ -328,7 +366,8 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
     b = flat_parameters(model_b, names).to(a.dtype)
     ev = evaluator if evaluator is not None else make_evaluator(
         model_a, loss_fn, data, torch.stack([a, b]), bn=bn, **options)
-    values = _run_chunks(ev, np.stack([1 - t, t], axis=1), (len(t),), done, values, on_chunk)
+    values = _run_chunks(ev, np.stack([1 - t, t], axis=1), (len(t),), done, values, on_chunk,
+                         backend=backend, address=address, workers=workers)
     barrier, monotone = barrier_heights(t, values["loss"])
     return InterpolationResult(t, values, barrier, monotone, float((b - a).double().norm()),
                                ev.method_)
