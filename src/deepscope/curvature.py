@@ -30,6 +30,10 @@ Solvers (each result carries ``n_matvecs``, wall time and its uncertainty):
 - :class:`CurvatureTracker`: the top eigenvalues (and optionally the trace) every N training
   steps, Lanczos warm-started from the previous eigenvectors, with its overhead in products.
 
+Data parallel: every model operator takes ``distributed=True`` (or a process group); each process
+passes its shard of the batches (:func:`shard_batches`), and every product is the local product
+followed by one all-reduce, so the solvers run unchanged and agree on every rank.
+
 A flat vector lists the selected parameters in ``model.named_parameters()`` order.
 """
 
@@ -48,6 +52,12 @@ from .instruments.curvature.decomposition import (
 )
 from .instruments.curvature.density import SpectralDensity, spectral_density
 from .instruments.curvature.diagonal import DiagonalEstimate, diagonal, ggn_diagonal
+from .instruments.curvature.distributed import (
+    DataParallel,
+    DistributedFailure,
+    shard_batches,
+    torchrun_environment,
+)
 from .instruments.curvature.free_probability import (
     critical_epsilon,
     critical_epsilon_closed_form,
@@ -92,6 +102,10 @@ __all__ = [
     "DiagonalEstimate",
     "ggn_diagonal",
     "CurvatureTracker",
+    "shard_batches",
+    "DataParallel",
+    "DistributedFailure",
+    "torchrun_environment",
     "find_critical_point",
     "CriticalPoint",
     "LossFunction",

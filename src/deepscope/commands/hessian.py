@@ -3,6 +3,15 @@
 ``analyse_hessian`` is pure measurement (builds the operator, runs the solvers, returns a JSON-ready
 record and figures); ``write_hessian_run`` stores them in a new run directory (``config.json``,
 ``env.json``, ``result.json``, ``arrays.npz``, ``figures/``) through the run store, atomically.
+
+Under ``torchrun --nproc-per-node=K`` (detected from RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR
+and MASTER_PORT; K > 1) the command runs data-parallel: every process joins a gloo group (the
+command computes on CPU), loads the same data, cuts it into the same batches and keeps batch i
+when ``i % K`` is its rank (round-robin, so an uneven last batch does not unbalance the shards);
+the operator sums its products over the processes (``distributed=True``). Rank 0 alone writes the
+run directory and prints; the other ranks exit with status 0 and print nothing. A failure on any
+rank reaches every rank: rank 0 prints one line and exits with 2 for bad input (1 otherwise), the
+others exit with the same status silently, and no run directory is left behind.
 """
 
 from __future__ import annotations
@@ -97,17 +106,33 @@ def _load(request: HessianRequest):
     return model, batches, dataset, dtype
 
 
-def analyse_hessian(request: HessianRequest) -> tuple[dict[str, Any], dict[str, np.ndarray],
-                                                      dict[str, Any]]:
-    """Measure the requested curvature quantities: (record, arrays, figures)."""
+def analyse_hessian(request: HessianRequest, data_parallel: Any = None
+                    ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    """Measure the requested curvature quantities: (record, arrays, figures).
+
+    ``data_parallel`` (a :class:`~deepscope.instruments.curvature.distributed.DataParallel`):
+    run as one process of its group, on the batches ``i % K == rank``.
+    """
     from ..curvature import GGNOperator, HessianOperator, eigenvalues, spectral_density, trace
+    from ..instruments.curvature.distributed import shard_batches
     from ..progress import track
 
     request.validate()
-    model, batches, dataset, dtype = _load(request)
+    if data_parallel is None:
+        model, batches, dataset, dtype = _load(request)
+        mine = batches
+    else:  # the first collective step: every rank loads, a failure anywhere stops all
+        dp = data_parallel
+
+        def load_shard():
+            model, batches, dataset, dtype = _load(request)
+            return model, batches, shard_batches(batches, dp.rank, dp.world_size), dtype
+
+        model, batches, mine, dtype = dp.run(load_shard)
     cls = GGNOperator if request.ggn else HessianOperator
     start = time.perf_counter()
-    op = cls(model, request.loss, batches, params=list(request.params) or None, dtype=dtype)
+    op = cls(model, request.loss, mine, params=list(request.params) or None, dtype=dtype,
+             distributed=data_parallel if data_parallel is not None else False)
     record: dict[str, Any] = {
         "operator": cls.__name__,
         "model": request.model,
@@ -119,6 +144,9 @@ def analyse_hessian(request: HessianRequest) -> tuple[dict[str, Any], dict[str, 
         "loss": op.loss_value,
         "dtype": request.dtype,
     }
+    if data_parallel is not None:
+        record["world_size"] = data_parallel.world_size
+        record["sharding"] = "batch i on rank i % world_size"
     if isinstance(op, HessianOperator):
         record["hvp_mode"] = op.mode
         record["hvp_block_mode"] = op.batched_mode
@@ -202,9 +230,81 @@ def write_hessian_run(request: HessianRequest, out: Path, argv: list[str] | None
                      "seed": request.seed, "config": dataclasses.asdict(request)}
     env = store.environment(request.seed, ("pearlmutter1994", "meyer2021", "ubaru2017"), argv)
 
+    if torchrun_world_size() > 1:
+        return _write_data_parallel(request, Path(out), config_record, env)
+
     def produce():
         record, arrays, figures = analyse_hessian(request)
         header = {"format_version": store.FORMAT_VERSION, "kind": "hessian"}
         return {**header, **record}, arrays, figures
 
     return store.write_run(Path(out), config_record, env, produce)
+
+
+def torchrun_world_size() -> int:
+    """The number of processes torchrun started (1 outside torchrun)."""
+    from ..instruments.curvature.distributed import torchrun_environment
+
+    found = torchrun_environment()
+    if found is None:
+        return 1
+    try:
+        return int(found["WORLD_SIZE"])
+    except ValueError:
+        raise UserInputError(f"WORLD_SIZE={found['WORLD_SIZE']!r} is not an integer") from None
+
+
+def _write_data_parallel(request: HessianRequest, out: Path, config_record: dict,
+                         env: dict) -> dict:
+    """One process of a torchrun group: rank 0 writes and returns the record, the others exit.
+
+    The first collective is the loading step of :func:`analyse_hessian`; if rank 0 fails before
+    it (the output directory exists, ...), it joins that step with its failure, so the others
+    stop too instead of waiting.
+    """
+    import torch.distributed as dist
+
+    from ..instruments.curvature.distributed import DataParallel
+    from ..progress import use_reporter
+
+    dist.init_process_group("gloo")
+    try:
+        dp = DataParallel()
+        env = {**env, "world_size": dp.world_size, "backend": dp.backend}
+        if dp.rank != 0:
+            with use_reporter(None):
+                try:
+                    analyse_hessian(request, dp)
+                except UserInputError:
+                    raise SystemExit(2) from None
+                except Exception:
+                    raise SystemExit(1) from None
+            raise SystemExit(0)  # rank 0 reports
+        started = []
+
+        def produce():
+            started.append(True)
+            record, arrays, figures = analyse_hessian(request, dp)
+            header = {"format_version": store.FORMAT_VERSION, "kind": "hessian"}
+            return {**header, **record}, arrays, figures
+
+        try:
+            return store.write_run(out, config_record, env, produce)
+        except Exception as exc:
+            if not started:  # release the other ranks, waiting in the loading step
+                _share_failure(dp, exc)
+            raise
+    finally:
+        dist.destroy_process_group()
+
+
+def _share_failure(dp: Any, error: Exception) -> None:
+    """Join a collective step with ``error`` so that the other ranks raise too."""
+
+    def fail():
+        raise error
+
+    try:
+        dp.run(fail)
+    except Exception:
+        pass  # the caller re-raises the original

@@ -32,6 +32,7 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from ...errors import UserInputError
 from ._base import CurvatureLinearOperator
 from ._model import ModelLoss
+from .distributed import DataParallel
 from .rop import SequentialROperator
 
 MODES = ("auto", "forward-over-reverse", "reverse-over-reverse", "pearlmutter")
@@ -135,16 +136,28 @@ class ModelCurvatureOperator(CurvatureLinearOperator):
         reduction: str | None = None,
         batch_weights: Any = None,
         check_determinism: bool = True,
+        distributed: Any = False,
     ):
-        self.problem = ModelLoss(model, loss_fn, data, params=params, bn=bn, dtype=dtype,
-                                 loss_form=loss_form, reduction=reduction,
-                                 batch_weights=batch_weights)
-        if self.needs_output_loss and self.problem.closure:
-            raise UserInputError(
-                f"{type(self).__name__} needs loss_fn(output, target), not a closure loss"
-            )
+        def make_problem() -> ModelLoss:
+            problem = ModelLoss(model, loss_fn, data, params=params, bn=bn, dtype=dtype,
+                                loss_form=loss_form, reduction=reduction,
+                                batch_weights=batch_weights)
+            if self.needs_output_loss and problem.closure:
+                raise UserInputError(
+                    f"{type(self).__name__} needs loss_fn(output, target), not a closure loss"
+                )
+            return problem
+
+        #: the collectives of a data-parallel operator (see ``distributed.py``), or None
+        self.data_parallel = DataParallel.resolve(distributed, model)
+        if self.data_parallel is None:
+            self.problem = make_problem()
+            self.loss_value = (self.problem.check() if check_determinism
+                               else float(self.problem.loss()))
+        else:  # this process's shard of the batches, weighted over the global term count
+            self.problem, self.loss_value = self.data_parallel.setup(make_problem,
+                                                                     check_determinism)
         super().__init__(self.problem.size, self.problem.dtype, self.problem.device)
-        self.loss_value = self.problem.check() if check_determinism else float(self.problem.loss())
 
     @property
     def param_names(self) -> list[str]:
@@ -184,7 +197,10 @@ class ModelCurvatureOperator(CurvatureLinearOperator):
         return total
 
     def _matmat(self, M: torch.Tensor) -> torch.Tensor:
-        total = self.local_product(M)
+        if self.data_parallel is None:
+            total = self.local_product(M)
+        else:  # one all-reduce of the (k, P) block over the processes
+            total = self.data_parallel.sum_product(self.local_product, M)
         if not torch.isfinite(total).all():
             raise UserInputError(f"{type(self).__name__} product is not finite (NaN or inf)")
         return total.T
@@ -213,6 +229,10 @@ class HessianOperator(ModelCurvatureOperator):
             the loss), ``"samples"``, one number per batch, or a callable ``batch -> number`` (a
             closure whose loss is a mean over tokens needs this).
         check_determinism: evaluate the loss twice and refuse a model whose loss differs.
+        distributed: ``False``; ``True`` (the default process group) or a
+            ``torch.distributed.ProcessGroup``: ``data`` is this process's shard and products
+            are summed over the group by one all-reduce each (see
+            :mod:`~deepscope.instruments.curvature.distributed`).
 
     Raises:
         UserInputError: dropout active in train mode, a non-deterministic model, a NaN loss, empty
@@ -246,7 +266,9 @@ class HessianOperator(ModelCurvatureOperator):
                 "Conv1d/Conv2d, ReLU/Tanh/Sigmoid/Identity, MaxPool and Flatten layers with 'ce' "
                 "or 'mse' over all its parameters"
             )
-        if mode == "auto":
+        if mode == "auto" and self.data_parallel is not None:  # every rank uses rank 0's pick
+            self.mode, self.batched_mode = self.data_parallel.agree_on(self._pick_modes, MODES)
+        elif mode == "auto":
             self.mode, self.batched_mode = self._pick_modes()
         else:
             self.mode = self.batched_mode = mode
