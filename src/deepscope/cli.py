@@ -76,9 +76,17 @@ def list_cmd() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the run's RNG.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="New run directory (default: runs/NAME-<UTC time>).")
+@click.option("--sweep", "sweeps", multiple=True, metavar="KEY=V1,V2,...",
+              help="Sweep a configuration field over values (repeatable: the grid is the "
+                   "product); writes OUT/<key=value,...>/seed-<s>/, sweep.csv, summary.csv.")
+@click.option("--seeds", type=int, default=None,
+              help="With --sweep: run every point with seeds SEED..SEED+N-1 (default 1).")
+@click.option("--resume", is_flag=True, help="With --sweep: keep finished runs in --out.")
+@_backend_options
 def run_cmd(name: str, quick: bool, full: bool, overrides: tuple[str, ...], seed: int,
-            out: Path | None) -> None:
-    """Run one experiment NAME into a new run directory."""
+            out: Path | None, sweeps: tuple[str, ...], seeds: int | None, resume: bool,
+            backend: str, address: str | None, workers: int | None) -> None:
+    """Run one experiment NAME into a new run directory (or a grid of runs with --sweep)."""
     from .config import config_from_dict, parse_set_options
     from .progress import RichReporter, use_reporter
     from .registry import get
@@ -89,6 +97,12 @@ def run_cmd(name: str, quick: bool, full: bool, overrides: tuple[str, ...], seed
     preset = _preset(quick, full)
     base = spec.config_cls.preset(preset)
     values = parse_set_options(overrides)
+    if sweeps:
+        _sweep(spec.id, preset, values, sweeps, seeds, seed, out, resume, backend, address,
+               workers)
+        return
+    if seeds is not None or resume or backend != "local" or address or workers is not None:
+        raise UserInputError("--seeds, --resume, --backend, --address and --workers need --sweep")
     config = config_from_dict(spec.config_cls, values, base=base)
     if values:
         preset = f"{preset}+overrides"
@@ -101,6 +115,30 @@ def run_cmd(name: str, quick: bool, full: bool, overrides: tuple[str, ...], seed
     click.echo(f"{spec.id}: {record['verdict']}")
     click.echo(f"run directory: {out}")
     click.echo(f"report: {report}")
+
+
+def _sweep(name: str, preset: str, overrides: dict, sweeps: tuple[str, ...], seeds: int | None,
+           seed: int, out: Path | None, resume: bool, backend: str, address: str | None,
+           workers: int | None) -> None:
+    from .progress import RichReporter, use_reporter
+    from .runner import sweep
+    from .sweep import SUMMARY_FILE, SWEEP_FILE, parse_sweep_options
+
+    grid = parse_sweep_options(sweeps)
+    if out is None:
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        out = Path("runs") / f"{name}-sweep-{stamp}"
+    with RichReporter() as reporter, use_reporter(reporter):
+        rows = sweep(name, grid, out=out, seeds=1 if seeds is None else seeds, seed=seed,
+                     preset=preset, overrides=overrides, resume=resume, argv=sys.argv,
+                     log=_echo, backend=backend, address=address, workers=workers)
+    verdicts = [row["verdict"] for row in rows]
+    click.echo(f"{name}: {len(rows)} runs, {verdicts.count('reproduced')} reproduced,"
+               f" {verdicts.count('not_reproduced')} not reproduced,"
+               f" {verdicts.count('inconclusive')} inconclusive")
+    click.echo(f"table: {out / SWEEP_FILE}")
+    click.echo(f"summary: {out / SUMMARY_FILE}")
+    click.echo(f"figure: {out / 'sweep.png'}")
 
 
 @cli.command("reproduce")

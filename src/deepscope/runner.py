@@ -297,3 +297,46 @@ def reproduce(
 
     write_report(out)
     return summary
+
+
+def sweep(
+    spec_or_id: ExperimentSpec | str,
+    grid: dict[str, Sequence[Any]],
+    *,
+    out: Path,
+    seeds: int | Sequence[int] = 1,
+    seed: int = 0,
+    preset: str = "quick",
+    overrides: dict[str, Any] | None = None,
+    resume: bool = False,
+    argv: list[str] | None = None,
+    log: Log = _quiet,
+    backend: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+) -> list[dict[str, Any]]:
+    """Run one experiment over the Cartesian product of ``grid`` with several seeds.
+
+    Each run is a normal run directory ``out/<key=value,...>/seed-<s>/``; ``out`` also gets
+    ``sweep.csv`` (one row per point and seed), ``summary.csv`` (mean and standard error over
+    seeds per point) and ``sweep.png``/``sweep.svg`` (:mod:`deepscope.sweep`).
+
+    Args:
+        spec_or_id: the experiment or its id.
+        grid: config key to the values it takes (converted and validated as ``--set`` values).
+        out: output directory; it must not exist unless ``resume`` is set.
+        seeds: the number of seeds (``seed, ..., seed + seeds - 1``) or the seeds themselves.
+        seed: the first seed when ``seeds`` is a count.
+        preset: ``quick`` or ``full``, the base of every point.
+        overrides: further fixed config values (``--set``), not swept.
+        resume: keep finished runs whose configuration, preset and seed match; redo the rest.
+        argv, log, backend, address, workers: as for :func:`reproduce`.
+
+    Returns:
+        The rows of ``sweep.csv``, in grid order then seed order.
+    """
+    from .sweep import run_sweep
+
+    return run_sweep(spec_or_id, grid, out=out, seeds=seeds, seed=seed, preset=preset,
+                     overrides=overrides, resume=resume, argv=argv, log=log, backend=backend,
+                     address=address, workers=workers)
