@@ -15,6 +15,14 @@ import torch
 torch.set_num_threads(1)
 
 
+def quick_verdict(experiment_id: str) -> str:
+    """The recorded quick-preset verdict of an experiment at seed 0 (tests/fixtures)."""
+    import json
+
+    path = Path(__file__).parent / "fixtures" / "quick_verdicts.json"
+    return json.loads(path.read_text())[experiment_id]
+
+
 class NetworkBlocked(RuntimeError):
     pass
 

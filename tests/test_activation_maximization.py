@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import quick_verdict
 from deepscope.errors import UserInputError
 from deepscope.experiments import activation_maximization as am
 
@@ -30,11 +31,12 @@ def quick_result():
 def test_quick_preset_checks(quick_result):
     res = quick_result
     by_name = {c.name: c for c in res.checks}
-    evidence = {"unit_ball_maximiser", "unit_ball_activation", "unit_box_maximiser",
-                "class_models_exceed_data", "class_models_match_own_mean",
+    evidence = {"class_models_exceed_data", "class_models_match_own_mean",
                 "class_models_beat_untrained_null", "random_directions_as_semantic",
                 "random_directions_semantic"}
     assert {n for n, c in by_name.items() if c.role == "evidence"} == evidence
+    assert {by_name[n].role for n in ("unit_ball_maximiser", "unit_ball_activation",
+                                      "unit_box_maximiser")} == {"sanity"}
     assert res.headline_check().role == "evidence"
     assert all(c.stderr is None for c in res.checks if c.kind == "exact")
     assert all(c.stderr > 0 for c in res.checks if c.kind == "statistical")
@@ -43,7 +45,7 @@ def test_quick_preset_checks(quick_result):
     # The first-layer checks are exact identities that hold at every seed.
     for name in ("unit_ball_maximiser", "unit_ball_activation", "unit_box_maximiser"):
         assert by_name[name].outcome == "pass", name
-    assert res.verdict in ("reproduced", "not_reproduced", "inconclusive")
+    assert res.verdict == quick_verdict("activation-maximization")
     assert res.deviations and any("3 networks" in s for s in res.deviations)
     assert set(res.figures) == {"class_models", "first_layer_units", "feature_purity"}
     # Purities are shares of k = 8 images; chance is near the mean largest label share.

@@ -137,7 +137,7 @@ def distributed_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     ctx = spawn(worker_products, out)
     assert all(not p.is_alive() and p.exitcode == 0 for p in ctx.processes)
-    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +213,21 @@ def test_shard_and_argument_checks():
         DataParallel.resolve("yes", model)
 
 
+def _run_group(cmd: list[str], env: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the launcher in its own session; on timeout kill the launcher AND its workers."""
+    import signal
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def test_cli_under_torchrun_matches_single_process(tmp_path):
     args = ["hessian", "--model", "mlp:64-6-10,act=tanh", "--data", "digits", "--max-samples",
             "150", "--batch-size", "40", "--top-k", "2"]
@@ -224,7 +239,7 @@ def test_cli_under_torchrun_matches_single_process(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
            "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
            "-m", "deepscope", *args, "--out", str(runs / "ddp")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    proc = _run_group(cmd, env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [p.name for p in runs.iterdir()] == ["ddp"]
     got = json.loads((runs / "ddp" / "result.json").read_text())
@@ -235,8 +250,7 @@ def test_cli_under_torchrun_matches_single_process(tmp_path):
     # only rank 0 reports: one result line
     assert proc.stdout.count("results:") == 1
     # bad input on every rank: one line on stderr from rank 0, exit 2, no directory left
-    bad = subprocess.run([*cmd[:-1], str(runs / "ddp")], capture_output=True, text=True, env=env,
-                         timeout=120)
+    bad = _run_group([*cmd[:-1], str(runs / "ddp")], env)
     assert bad.returncode != 0  # the launcher's own status; the workers' is in its summary
     assert bad.stderr.count("deepscope: error:") == 1
     assert "already exists" in bad.stderr and "exitcode  : 2" in bad.stderr

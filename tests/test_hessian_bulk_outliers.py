@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import quick_verdict
 from deepscope.errors import UserInputError
 from deepscope.experiments import hessian_bulk_outliers as hbo
 
@@ -107,9 +108,9 @@ def test_quick_preset_checks_are_computed():
     names = {c.name: c for c in r.checks}
     assert {"outliers_k2", "outliers_k5", "outliers_k10", "bulk_fraction",
             "gauss_newton_outliers", "class_mean_overlap", "bn_outlier_ratio"} <= set(names)
-    assert r.checks and all(c.outcome in ("pass", "fail", "inconclusive") for c in r.checks)
+    assert r.checks
     assert names[r.headline].role == "evidence"
-    assert r.verdict in ("reproduced", "not_reproduced", "inconclusive")
+    assert r.verdict == quick_verdict("hessian-bulk-outliers")
     assert r.deviations and r.figures
     # the overlap must beat the random-subspace null by far
     assert r.measurements["overlap_loss_means"].value > 10 * r.measurements["overlap_null"].value

@@ -256,7 +256,9 @@ def test_quick_description_length_checks(quick_result):
     dB = a["B_lb"] - a["B_sb"]
     assert lb.measured == pytest.approx(dB.mean(), rel=1e-12)
     assert lb.stderr == pytest.approx(dB.std(ddof=1) / math.sqrt(len(dB)), rel=1e-12)
-    assert lb.kind == "directional" and lb.outcome in ("pass", "fail", "inconclusive")
+    assert lb.kind == "directional" and lb.comparison == "at_least"
+    assert lb.outcome == ("pass" if lb.measured - 2 * lb.stderr >= 0 else
+                          "fail" if lb.measured + 2 * lb.stderr < 0 else "inconclusive")
     assert np.all(a["B_sb"] >= 0) and np.all(a["B_lb"] >= 0)  # R = sqrt(2 delta / floor)
     resc = by_name["description_length_rescaling"]
     assert resc.kind == "exact" and resc.stderr is None and 0 < resc.tolerance < 1e-6

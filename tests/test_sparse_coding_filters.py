@@ -34,7 +34,7 @@ def test_quick_preset_computes_every_check():
     assert {"atoms_localised", "pca_not_localised", "atoms_oriented", "atoms_band_pass",
             "codes_sparser_than_pca", "gaussian_control_not_localised", "atom_norms",
             "lasso_optimality", "reconstruction_residual"} <= names
-    assert res.verdict in ("reproduced", "not_reproduced", "inconclusive")
+    assert res.verdict == "reproduced"  # without the photographs every check passes at seed 0
     assert res.headline == "atoms_localised" and res.deviations
     assert res.measurements["fraction_atoms_localised"].value > \
         res.measurements["fraction_pca_localised"].value

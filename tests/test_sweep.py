@@ -143,6 +143,19 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, messag
     assert not out.exists()
 
 
+def test_resume_with_another_grid_or_seeds_is_refused(swept, tmp_path, capsys):
+    out = tmp_path / "grid"
+    shutil.copytree(swept, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for args in (["--sweep", f"{KEY}={VALUES[0]}", "--seeds", "2"],
+                 ["--sweep", f"{KEY}={VALUES[0]},{VALUES[1]}", "--seeds", "1"]):
+        capsys.readouterr()
+        assert main(["run", ID, "--quick", *args, "--out", str(out), "--resume"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "another experiment, preset, grid or seeds" in err[0]
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_existing_out_without_resume_is_refused(swept, capsys):
     before = sorted(p.relative_to(swept) for p in swept.rglob("*"))
     assert main(["run", ID, "--sweep", f"{KEY}=0.05", "--out", str(swept)]) == 2

@@ -4,6 +4,8 @@ A sweep runs the Cartesian product of the swept values (in the order given), eac
 seeds ``seed, seed + 1, ..., seed + N - 1``, and stores every run as a normal run directory::
 
     OUT/<key=value,...>/seed-<s>/   config.json, env.json, result.json, arrays.npz, figures/
+    OUT/sweep.json                  the plan (experiment, preset, overrides, points, seeds); a
+                                    resume with another plan is refused
     OUT/sweep.csv                   one row per point and seed: the swept values, seed, verdict,
                                     headline measured value and standard error, every evidence
                                     check's measured value and outcome, run time
@@ -43,6 +45,7 @@ from .errors import UserInputError
 from .registry import ExperimentSpec, get
 
 SWEEP_FILE = "sweep.csv"
+PLAN_FILE = "sweep.json"
 SUMMARY_FILE = "summary.csv"
 FIGURE_NAME = "sweep"
 _FIXED_COLUMNS = ("seed", "verdict", "headline", "headline_measured", "headline_stderr",
@@ -243,6 +246,18 @@ def run_sweep(
     for pattern in (f".{SWEEP_FILE}.*.tmp", f".{SUMMARY_FILE}.*.tmp", f".{FIGURE_NAME}.*.tmp"):
         for leftover in out.glob(pattern):
             leftover.unlink(missing_ok=True)
+
+    plan = {"experiment": spec.id, "preset": run_preset,
+            "overrides": {k: repr(v) for k, v in sorted(overrides.items())},
+            "points": [point.label for point in points], "seeds": list(seed_values)}
+    plan_file = out / PLAN_FILE
+    if plan_file.exists():
+        if json.loads(plan_file.read_text()) != plan:
+            raise UserInputError(f"{str(out)!r} holds a sweep with another experiment, preset, "
+                                 "grid or seeds; resume it unchanged or choose another --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        store.atomic_write_json(plan_file, plan)
 
     jobs = [(point, s) for point in points for s in seed_values]
     total = len(jobs)

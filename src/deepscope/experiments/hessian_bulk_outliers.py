@@ -46,25 +46,26 @@ Figure: (a) the top eigenvalues of H for each k (log scale, first seed), the cou
 marked, as in Sagun et al.; (b) the class-mean overlap against the random-subspace null; (c)
 lambda_1 / lambda_11 and the gradient fraction with and without BN, per seed.
 
-Tolerances and thresholds. Outlier counts: k +- 1 (Table 1's own spread), two-sided rule on the
-mean over seeds with its standard error over seeds. Bulk fraction >= 0.9 of |lambda| < 1e-3
+Tolerances and thresholds. Outlier counts: every seed's count within k +- 1 (Table 1's own spread),
+checked as the largest deviation over seeds (a two-seed standard error of integer counts would be 0
+whenever the counts agree, so no error bar is claimed). Bulk fraction >= 0.9 of |lambda| < 1e-3
 lambda_max (our quantification of "a bulk near zero", not a number from the papers). Gauss-Newton
 origin: top-k mass ratio within 0.2 of 1 (the residual R carries under a fifth of the outlier mass;
 our choice). Class-mean overlap >= 1/2: the midpoint between the null (10 / P < 0.01) and perfect
 coincidence (1), derived, not fitted. BatchNorm: the mean per-seed log ratio >= 0 (the ordering the
 abstract states; it gives no factor), with the ratio reported. Calibration seeds 101-102 (never 0)
 were used only to choose the tight-cluster premise (noise 0.2 against unit-variance centres; with
-noise 1 the outliers were not separated) and the ``grad_tol``; on them the counts for (a) were
-2, 1-5 and 9 for k = 2, 5, 10 (d = 20, 500 points), so the seed-0 verdict is not tuned.
+noise 1 the outliers were not separated) and the ``grad_tol``; on them the counts for (a) were 2,
+1-5 and 9 for k = 2, 5, 10 (d = 20, 500 points), so the seed-0 verdict is not tuned.
 
 Refuted by: a count above the largest gap that misses k by more than one, a bulk fraction below 0.9,
 top-k eigenvalues of H not carried by G, a top-10 eigenspace no closer to the class means than
-half-coincidence, or lambda_1 / lambda_11 and the gradient fraction not larger without BN.
-Evidence checks: ``outliers_k*``, ``bulk_fraction``, ``gauss_newton_outliers``,
-``digits_outliers`` (statistical), ``class_mean_overlap``, ``bn_outlier_ratio``,
-``bn_gradient_fraction`` (directional). Sanity checks (the run is valid): ``clusters_converged``
-(every run reached ||grad|| < grad_tol), ``digits_fit`` (100% train accuracy),
-``lanczos_converged`` (true residuals of every Lanczos pair).
+half-coincidence, or lambda_1 / lambda_11 and the gradient fraction not larger without BN. Evidence
+checks: ``outliers_k*``, ``digits_outliers`` (directional, worst seed), ``bulk_fraction``,
+``class_mean_overlap``, ``bn_outlier_ratio``, ``bn_gradient_fraction`` (directional),
+``gauss_newton_outliers`` (statistical). Sanity checks (the run is valid): ``clusters_converged``
+(every run reached ||grad|| < grad_tol), ``digits_fit`` (100% train accuracy), ``lanczos_converged``
+(true residuals of every Lanczos pair).
 """
 
 from __future__ import annotations
@@ -300,11 +301,14 @@ def _result(config: Config, a: list, b: list, c: list) -> ExperimentResult:
     checks, measurements = [], {}
     for k, runs in zip(config.cluster_ks, a):
         m, s = _mean_se([r["count"] for r in runs])
-        checks.append(Check(f"outliers_k{k}", f"eigenvalues of H above the largest ratio gap in "
-                            f"the top {TOP_WINDOW}, {k} Gaussian clusters, mean over seeds "
-                            "(Sagun et al. 2017 Table 1: k, off by one in some rows)",
-                            m, k, 1.0, kind="statistical", stderr=s))
-        measurements[f"outliers_k{k}"] = Measurement(m, s, description="count above the gap")
+        worst = max(abs(r["count"] - k) for r in runs)
+        checks.append(Check(f"outliers_k{k}", f"max over {len(runs)} seeds of |count - {k}|, "
+                            f"count = eigenvalues of H above the largest ratio gap in the top "
+                            f"{TOP_WINDOW}, {k} Gaussian clusters (Sagun et al. 2017 Table 1: k, "
+                            "off by one in some rows)", worst, 1, 0, kind="directional",
+                            comparison="at_most"))
+        measurements[f"outliers_k{k}"] = Measurement(m, s, description="count above the gap, "
+                                                     "mean over seeds")
     runs = [r for row in a for r in row]
     bulk, bulk_se = _mean_se([r["bulk"] for r in runs])
     gn, gn_se = _mean_se([r["gn"] for r in runs])
@@ -322,9 +326,10 @@ def _result(config: Config, a: list, b: list, c: list) -> ExperimentResult:
         Check("gauss_newton_outliers", "sum of the top-k eigenvalues of G over that of H, mean "
               "over cluster runs (outliers carried by the Gauss-Newton term)", gn, 1.0,
               GN_TOLERANCE, kind="statistical", stderr=gn_se),
-        Check("digits_outliers", "eigenvalues above the largest gap, digits MLP at 100% train "
-              "accuracy, mean over seeds (Papyan: C = 10 class outliers)", dig, N_CLASSES, 1.0,
-              kind="statistical", stderr=dig_se),
+        Check("digits_outliers", f"max over {len(b)} seeds of |count - {N_CLASSES}|, count = "
+              "eigenvalues above the largest gap, digits MLP at 100% train accuracy (Papyan: "
+              "C = 10 class outliers)", max(abs(r["count"] - N_CLASSES) for r in b), 1, 0,
+              kind="directional", comparison="at_most"),
         Check("class_mean_overlap", "||P_top10 P_means||_F^2 / 10 with the class means of the "
               "per-sample loss gradients, mean over seeds "
               f"(null 10/P = {N_CLASSES / P_digits:.4f})",
@@ -394,6 +399,8 @@ def _deviations(config: Config, P_digits: int) -> list[str]:
         "al.: ResNets on CIFAR-10/ImageNet with SLQ densities); population-statistics BN not "
         "measured",
     ]
+    out.append(f"tight clusters: noise {config.cluster_sigma:g} against unit-variance centres "
+               "(on the calibration seeds, noise 1 gave no separated outliers)")
     if d != 100:
         out.append(f"input dimension {d} instead of 100 (smaller preset)")
     return out

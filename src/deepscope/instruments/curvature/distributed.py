@@ -22,7 +22,9 @@ the batches and the operator is the curvature of the loss over the union of the 
 A failure on one rank (a bad shard, a non-finite loss, an exception inside a product) is
 announced to the others in the same collective: every rank raises, the failing one its own
 exception, the others a one-line error naming the failing process (``UserInputError`` when the
-original was one). No rank is left waiting.
+original was one). No rank is left waiting on a failure inside construction or a product; an
+exception raised on one rank between products (in a solver's own code) leaves the others in
+their next all-reduce until the process group's timeout (``init_process_group(timeout=...)``).
 
 Backends: gloo for CPU models, NCCL for CUDA models (call ``torch.cuda.set_device(local_rank)``
 before building the operator). Functions that read the data themselves rather than through
