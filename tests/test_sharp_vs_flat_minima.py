@@ -253,8 +253,11 @@ def test_quick_description_length_checks(quick_result):
     res = quick_result
     a, by_name = res.arrays, {c.name: c for c in res.checks}
     lb = by_name["description_length_lb_longer"]
-    dB = a["B_lb"] - a["B_sb"]
+    dB = a["dB_common"]
     assert lb.measured == pytest.approx(dB.mean(), rel=1e-12)
+    # the all-entry difference (which depends on the floor) is reported beside it
+    all_entries = res.measurements["B_lb_minus_sb_all_entries"].value
+    assert all_entries == pytest.approx((a["B_lb"] - a["B_sb"]).mean(), rel=1e-12)
     assert lb.stderr == pytest.approx(dB.std(ddof=1) / math.sqrt(len(dB)), rel=1e-12)
     assert lb.kind == "directional" and lb.comparison == "at_least"
     assert lb.outcome == ("pass" if lb.measured - 2 * lb.stderr >= 0 else
