@@ -28,8 +28,7 @@ from deepscope import scaleout
 from deepscope.landscape import evaluate_grid, random_directions
 from deepscope.store import cpu_model
 
-SWEEP = ["ising1d-decimation", "multiplication-gate", "parameter-counting",
-         "ising1d-decimation", "multiplication-gate", "parameter-counting"]
+SWEEP_ID, SWEEP_KEY, SWEEP_VALUES, SWEEP_SEEDS = "deep-linear-no-bad-minima", "n_runs", (30, 40), 4
 
 
 def problem(samples: int):
@@ -52,16 +51,15 @@ def grid_run(model, data, dirs, n, backend, workers=None):
 
 
 def sweep(workers: int, root: Path) -> float:
-    """The quick runs of ``SWEEP`` as Ray tasks (start-up excluded; a worker's first task
-    imports deepscope)."""
-    from deepscope.registry import get
+    """``deepscope run SWEEP_ID --sweep SWEEP_KEY=... --seeds SWEEP_SEEDS --backend ray`` through
+    ``runner.sweep`` inside a started instance (start-up excluded; a worker's first task imports
+    deepscope)."""
+    from deepscope.runner import sweep as run_sweep
 
-    jobs = [(i, get(i).config_cls.preset("quick"), root / f"w{workers}-{k}-{i}")
-            for k, i in enumerate(SWEEP)]
     with scaleout.session(workers=workers):
         start = time.perf_counter()
-        scaleout.run_experiments(jobs, seed=0, preset="quick", argv=None,
-                                 done=lambda job: None, workers=workers)
+        run_sweep(SWEEP_ID, {SWEEP_KEY: list(SWEEP_VALUES)}, seeds=SWEEP_SEEDS, preset="quick",
+                  out=root / f"sweep-w{workers}", backend="ray", workers=workers)
         return time.perf_counter() - start
 
 
@@ -120,8 +118,9 @@ def main() -> None:
     for name, t, _ in rows:
         print(f"| {name} | {t:.2f} | {rows[1][1] / t:.2f}x |")
     if not args.no_sweep:
-        print(f"| sweep of {len(SWEEP)} quick runs, Ray, 1 worker | {s1:.2f} | 1.00x |")
-        print(f"| sweep of {len(SWEEP)} quick runs, Ray, 2 workers | {s2:.2f} | "
+        n_runs = len(SWEEP_VALUES) * SWEEP_SEEDS
+        print(f"| sweep of {n_runs} quick runs, Ray, 1 worker | {s1:.2f} | 1.00x |")
+        print(f"| sweep of {n_runs} quick runs, Ray, 2 workers | {s2:.2f} | "
               f"{s1 / s2:.2f}x |")
     print(f"\nempty-task round trip (median of 200): {trip * 1e3:.2f} ms; one chunk: "
           f"{chunk:.2f} s; overhead {100 * trip / chunk:.2f}% of a chunk; Ray 1 worker "

@@ -262,14 +262,19 @@ def write_run_files(run_dir: Path, files: dict[str, bytes]) -> None:
         raise
 
 
-def run_experiments(jobs: Sequence[tuple[str, Any, Path]], *, seed: int, preset: str,
+def run_experiments(jobs: Sequence[tuple[str, Any, Path]], *, seed: int | Sequence[int],
+                    preset: str,
                     argv: list[str] | None, done: Callable[[int], None],
                     address: str | None = None, workers: int | None = None, threads: int = 1,
                     max_retries: int = MAX_RETRIES) -> None:
     """Run ``(experiment id, config, run directory)`` jobs as Ray tasks; each finished run is
-    written to its directory and ``done(job index)`` called."""
+    written to its directory and ``done(job index)`` called. ``seed``: one seed for every job, or
+    one per job (a sweep over seeds submits all its runs at once)."""
     if not jobs:
         return
+    seeds = [seed] * len(jobs) if isinstance(seed, int) else [int(s) for s in seed]
+    if len(seeds) != len(jobs):
+        raise ValueError(f"{len(seeds)} seeds for {len(jobs)} jobs")
     with session(address, workers) as n:
         ray = require_ray()
         task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(
@@ -277,7 +282,7 @@ def run_experiments(jobs: Sequence[tuple[str, Any, Path]], *, seed: int, preset:
 
         def submitter(i: int) -> Callable[[], Any]:
             spec_id, config, _ = jobs[i]
-            return lambda: task.remote(spec_id, config, seed, preset, argv, threads)
+            return lambda: task.remote(spec_id, config, seeds[i], preset, argv, threads)
 
         def handle(i: int, files: dict[str, bytes]) -> None:
             write_run_files(jobs[i][2], files)

@@ -287,13 +287,12 @@ def run_sweep(
         from .scaleout import run_experiments, session
 
         with session(address, workers):
-            for s in seed_values:
-                group = [i for i in pending if jobs[i][1] == s]
-                run_experiments(
-                    [(spec.id, jobs[i][0].config, out / jobs[i][0].label / f"seed-{s}")
-                     for i in group],
-                    seed=s, preset=run_preset, argv=argv, address=address, workers=workers,
-                    done=lambda j, group=group: finished(group[j], " on a Ray worker"))
+            run_experiments(
+                [(spec.id, jobs[i][0].config, out / jobs[i][0].label / f"seed-{jobs[i][1]}")
+                 for i in pending],
+                seed=[jobs[i][1] for i in pending], preset=run_preset, argv=argv,
+                address=address, workers=workers,
+                done=lambda j: finished(pending[j], " on a Ray worker"))
     else:
         for index in pending:
             point, s = jobs[index]
