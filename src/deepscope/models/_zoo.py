@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from itertools import pairwise
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from deepscope.errors import UserInputError
+from deepscope.layers import InputTransform
 
 #: Activation name -> module factory. ``linear`` is an alias of ``identity``.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -95,6 +97,15 @@ class MLP(nn.Module):
                 x = self.act(x)
         return x
 
+    def sequential_layers(self) -> list[tuple[str, nn.Module]]:
+        """The forward as a sequence of layers (see :mod:`deepscope.layers`)."""
+        out: list[tuple[str, nn.Module]] = [("", nn.Flatten())]
+        for i, layer in enumerate(self.layers):
+            out.append((f"layers.{i}.", layer))
+            if i < len(self.layers) - 1:
+                out.append(("", self.act))
+        return out
+
 
 class DeepLinear(nn.Module):
     """Deep linear network: the composition ``W_L ... W_2 W_1 x`` of linear maps.
@@ -114,6 +125,11 @@ class DeepLinear(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def sequential_layers(self) -> list[tuple[str, nn.Module]]:
+        """The forward as a sequence of layers (see :mod:`deepscope.layers`)."""
+        return [("", nn.Flatten())] + [(f"layers.{i}.", layer)
+                                      for i, layer in enumerate(self.layers)]
 
     def end_to_end(self) -> torch.Tensor:
         """Return the end-to-end matrix ``W_L ... W_1`` (shape ``(output, input)``)."""
@@ -198,6 +214,14 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _as_input(x, self.in_channels, self.spatial, self.dim)
         return self.head(self.features(x).flatten(1))
+
+    def sequential_layers(self) -> list[tuple[str, nn.Module]]:
+        """The forward as a sequence of layers (see :mod:`deepscope.layers`)."""
+        shaper = InputTransform(functools.partial(
+            _as_input, in_channels=self.in_channels, spatial=self.spatial, dim=self.dim),
+            name=f"as_input(in_channels={self.in_channels}, spatial={self.spatial})")
+        return [("", shaper), ("features.", self.features), ("", nn.Flatten()),
+                ("head.", self.head)]
 
 
 class BasicBlock(nn.Module):

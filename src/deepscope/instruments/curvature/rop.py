@@ -1,6 +1,7 @@
 """Pearlmutter's R-operator for sequential networks: exact Hessian-vector products without autodiff.
 
-For ``nn.Sequential`` stacks (nested ones included, and the zoo's ``MLP`` and ``SmallCNN``) of
+For ``nn.Sequential`` stacks (nested ones included) and models that describe their forward as a
+sequence (:mod:`deepscope.layers`; the zoo's ``MLP`` and ``SmallCNN`` do) of
 ``Linear``, ``Conv1d``/``Conv2d``, elementwise activations (ReLU, Tanh, Sigmoid, Identity),
 ``MaxPool1d``/``MaxPool2d`` and ``Flatten`` with softmax cross-entropy or MSE, the
 Hessian-vector product is computed by one forward pass that carries the directional derivatives
@@ -30,6 +31,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ...layers import InputTransform, describes_itself, layer_sequence
 
 _ACTIVATIONS = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
 _CONV = (nn.Conv1d, nn.Conv2d)
@@ -94,46 +97,11 @@ def _conv_opts(conv: nn.Module) -> dict | None:
 
 
 def _leaves(module: nn.Module) -> list[nn.Module] | None:
-    """The layers of a supported model in order, or None."""
-    from ...models._zoo import MLP, SmallCNN
-
-    if type(module) is nn.Sequential:
-        out = []
-        for sub in module._modules.values():  # named_children() hides repeated modules
-            if sub is None:
-                return None
-            inner = _leaves(sub) if type(sub) in (nn.Sequential, MLP, SmallCNN) else [sub]
-            if inner is None:
-                return None
-            out.extend(inner)
-        return out
-    if type(module) is MLP:
-        out = [nn.Flatten()]
-        for i, layer in enumerate(module.layers):
-            out.append(layer)
-            if i < len(module.layers) - 1:
-                out.append(module.act)
-        return out
-    if type(module) is SmallCNN:
-        feats = _leaves(module.features)
-        if feats is None:
-            return None
-        shaper = _InputShape(module.in_channels, module.spatial, module.dim)
-        return [shaper] + feats + [nn.Flatten(), module.head]
-    return None
-
-
-class _InputShape(nn.Module):
-    """The zoo's reshaping of flat or channel-less input (a step without parameters)."""
-
-    def __init__(self, in_channels: int, spatial: tuple[int, ...], dim: int):
-        super().__init__()
-        self.in_channels, self.spatial, self.dim = in_channels, spatial, dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from ...models._zoo import _as_input
-
-        return _as_input(x, self.in_channels, self.spatial, self.dim)
+    """The layers of a model that describes its forward as a sequence, in order, or None."""
+    if not describes_itself(module):
+        return None
+    seq = layer_sequence(module)
+    return None if seq is None else [sub for _, sub in seq]
 
 
 def _fuse_relu_pool(steps: list[_Step]) -> list[_Step]:
@@ -225,7 +193,7 @@ class SequentialROperator:
                     "dims": dims, "kernel_size": _pair(sub.kernel_size, dims),
                     "stride": _pair(stride, dims), "padding": _pair(sub.padding, dims),
                     "dilation": _pair(sub.dilation, dims), "ceil_mode": sub.ceil_mode}))
-            elif isinstance(sub, _InputShape):
+            elif isinstance(sub, InputTransform):
                 steps.append(_Step("input", sub))
             elif isinstance(sub, nn.modules.dropout._DropoutNd) and (not sub.training
                                                                       or sub.p == 0):

@@ -1,7 +1,8 @@
 """Many parameter points of a fully connected chain in one pass per data block.
 
 For a model that is a chain of ``Linear`` layers and elementwise activations (an
-``nn.Sequential``, nested ones included, or the zoo's ``MLP``/``DeepLinear``), P points are
+``nn.Sequential``, nested ones included, or a model that describes its forward as a sequence,
+:mod:`deepscope.layers`, as the zoo's ``MLP``/``DeepLinear`` do), P points are
 scored together. What makes this fast on a CPU, where the folded ``(P * n, features)`` layout
 of :mod:`._batched` is memory-bound:
 
@@ -40,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...layers import layer_sequence
 from ._batched import Unsupported
 
 #: Modules applied elementwise: valid on any layout of the activations.
@@ -127,35 +129,11 @@ class _Step:
     bias: str | None = None
 
 
-def _zoo_chain(module: nn.Module) -> list[tuple[str, nn.Module]] | None:
-    """The layers of the zoo's MLP/DeepLinear, whose forward is known, or None."""
-    from ...models._zoo import MLP, DeepLinear
-
-    if type(module) is MLP:
-        out: list[tuple[str, nn.Module]] = [("", nn.Flatten())]
-        for i, layer in enumerate(module.layers):
-            out.append((f"layers.{i}.", layer))
-            if i < len(module.layers) - 1:
-                out.append(("", module.act))
-        return out
-    if type(module) is DeepLinear:
-        return [("", nn.Flatten())] + [(f"layers.{i}.", layer)
-                                      for i, layer in enumerate(module.layers)]
-    return None
-
-
 def _leaves(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
-    if type(module) is nn.Sequential:
-        out = []
-        for name, sub in module._modules.items():  # named_children() hides repeated modules
-            if sub is None:
-                raise Unsupported("an nn.Sequential holds None")
-            out.extend(_leaves(sub, f"{prefix}{name}."))
-        return out
-    zoo = _zoo_chain(module)
-    if zoo is not None:
-        return [(f"{prefix}{p}", m) for p, m in zoo]
-    return [(prefix, module)]
+    seq = layer_sequence(module, prefix)
+    if seq is None:
+        raise Unsupported("an nn.Sequential holds None")
+    return seq
 
 
 class ChainPlan:
