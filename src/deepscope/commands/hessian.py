@@ -195,7 +195,7 @@ def analyse_hessian(request: HessianRequest, data_parallel: Any = None
 
 
 def _density_figure(sd):
-    from ..experiments._plotting import new_figure
+    from ..figures import new_figure
 
     fig, (ax_lin, ax_log) = new_figure(2)
     ax_lin.plot(sd.grid, sd.density)
@@ -207,7 +207,7 @@ def _density_figure(sd):
 
 
 def _eigen_figure(record):
-    from ..experiments._plotting import new_figure
+    from ..figures import new_figure
 
     fig, (ax_val, ax_res) = new_figure(2)
     for key, marker in (("top_eigenvalues", "o"), ("bottom_eigenvalues", "s")):
