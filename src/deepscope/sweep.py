@@ -404,7 +404,7 @@ def sweep_figure(experiment_id: str, summary: Sequence[dict[str, Any]], keys: Se
                  points: Sequence[SweepPoint]) -> Any:
     """The headline mean against the first swept key, error bars over seeds, one line per value
     of the other swept keys."""
-    from .experiments._plotting import new_figure
+    from .figures import new_figure
 
     fig, (ax,) = new_figure(1, width=6.4, height=4.2)
     first = keys[0]
