@@ -309,6 +309,17 @@ class ExperimentResult:
             "figures": sorted(self.figures),
         }
 
+    def _repr_html_(self) -> str:
+        """The checks, verdict, deviations and figures as HTML (Jupyter)."""
+        from ._notebook import experiment_html
+
+        return experiment_html(self)
+
+    def __repr__(self) -> str:
+        from ._notebook import experiment_repr
+
+        return experiment_repr(self)
+
 
 def _plain(value: Any) -> Any:
     """numpy scalars and arrays to JSON types; non-finite floats to strings JSON can hold."""

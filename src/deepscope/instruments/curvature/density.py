@@ -133,6 +133,18 @@ class SpectralDensity:
         """Per-probe quadrature weight on nodes ``< threshold`` (estimates a CDF value)."""
         return (self.weights * (self.nodes < threshold)).sum(axis=1)
 
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        return brief("SpectralDensity", spectral_range=self.spectral_range,
+                     moments_mean=self.moments_mean, n_probes=self.n_probes,
+                     n_steps=self.n_steps, sigma=self.sigma, n_matvecs=self.n_matvecs)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import density_html
+
+        return density_html(self)
+
 
 def _smooth(x: np.ndarray, nodes: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
     """Mixture ``(1/n) sum_p sum_i w_pi N(x; theta_pi, sigma^2)`` without a P-sized loop."""

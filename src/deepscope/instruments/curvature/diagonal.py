@@ -106,6 +106,17 @@ class DiagonalEstimate:
         """``(values - z * stderr, values + z * stderr)`` per entry."""
         return self.values - z * self.stderr, self.values + z * self.stderr
 
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        return brief("DiagonalEstimate", values=self.values, size=int(self.values.numel()),
+                     method=self.method, n_probes=self.n_probes, n_matvecs=self.n_matvecs)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import diagonal_html
+
+        return diagonal_html(self)
+
 
 def _budget(method: str, P: int, n_probes: Any, max_matvecs: Any, rank: Any) -> tuple[int, int]:
     """(probes, rank) from the user's n_probes / max_matvecs / rank."""

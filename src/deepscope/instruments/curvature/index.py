@@ -83,6 +83,17 @@ class HessianIndex:
     bias_bound: float = 0.0
     density: SpectralDensity | None = None
 
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        return brief("HessianIndex", value=self.value, stderr=self.stderr, method=self.method,
+                     n_negative=self.n_negative, threshold=self.threshold, size=self.size)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import index_html
+
+        return index_html(self)
+
 
 def _default_tol(dtype: torch.dtype) -> float:
     eps = torch.finfo(dtype).eps if dtype.is_floating_point else torch.finfo(torch.float64).eps

@@ -324,6 +324,18 @@ class EigenResult:
             return self._part(slice(self.k, 2 * self.k), "smallest")
         raise AttributeError("a which='largest' result has no smallest part")
 
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        return brief("EigenResult", which=self.which, values=self.values,
+                     converged=f"{int(self.converged.sum())}/{self.converged.numel()}",
+                     n_matvecs=self.n_matvecs, method=self.method)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import eigen_html
+
+        return eigen_html(self)
+
 
 # --------------------------------------------------------------------------- solver
 

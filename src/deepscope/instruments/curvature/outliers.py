@@ -199,6 +199,18 @@ class BulkOutlierSpectrum:
         bulk = (self.bulk_weights * self.bulk_nodes**j).sum(axis=1)
         return float(np.sum(self.outliers**j)) / self.size + self.bulk_mass * bulk
 
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        return brief("BulkOutlierSpectrum", outliers=self.outliers, bulk_range=self.bulk_range,
+                     size=self.size, n_probes=self.n_probes, n_steps=self.n_steps,
+                     n_matvecs=self.n_matvecs)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import outliers_html
+
+        return outliers_html(self)
+
 
 class _Deflated:
     """Products with ``Q A Q`` (``Q = I - U U^T``), projected before and after; counted by A."""

@@ -110,6 +110,18 @@ class TraceEstimate:
         """Half-width of the interval relative to ``|value|`` (inf when the value is 0)."""
         return self.half_width / abs(self.value) if self.value else math.inf
 
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        return brief("TraceEstimate", value=self.value, stderr=self.stderr, ci=self.ci,
+                     method=self.method, n_probes=self.n_probes, n_matvecs=self.n_matvecs,
+                     converged=self.converged)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import trace_html
+
+        return trace_html(self)
+
 
 @functools.lru_cache(maxsize=4096)
 def _quantile(confidence: float, n: int) -> float:

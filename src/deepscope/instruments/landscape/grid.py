@@ -115,6 +115,19 @@ class LandscapeResult:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.values[name]
 
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        loss = np.asarray(self.values.get("loss", np.zeros(0)))
+        return brief("LandscapeResult", shape=self.shape, metrics=list(self.values),
+                     base_loss=self.base_loss,
+                     min_loss=float(np.nanmin(loss)) if loss.size else None, method=self.method)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import landscape_html
+
+        return landscape_html(self)
+
 
 def grid_points(coords: Sequence[np.ndarray]) -> np.ndarray:
     """All grid points as an (n, k) array in C order (the last axis varies fastest)."""
@@ -316,6 +329,18 @@ class InterpolationResult:
     @property
     def loss(self) -> np.ndarray:
         return self.values["loss"]
+
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        return brief("InterpolationResult", barrier=self.barrier,
+                     monotone_barrier=self.monotone_barrier, distance=self.distance,
+                     n_points=len(self.t), method=self.method)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import interpolation_html
+
+        return interpolation_html(self)
 
 
 def barrier_heights(t: np.ndarray, loss: np.ndarray) -> tuple[float, float]:

@@ -64,6 +64,18 @@ class SharpnessResult:
     invariant_to: str
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        from ..._notebook import brief
+
+        return brief("SharpnessResult", measure=self.measure, value=self.value,
+                     stderr=self.stderr, base_loss=self.base_loss,
+                     perturbed_loss=self.perturbed_loss, invariant_to=self.invariant_to)
+
+    def _repr_html_(self) -> str:
+        from ..._notebook import sharpness_html
+
+        return sharpness_html(self)
+
 
 class _Objective:
     """The loss over all data as a function of the flat parameters, with its gradient."""
