@@ -15,6 +15,16 @@ import torch
 torch.set_num_threads(1)
 
 
+def sym(evals, seed: int = 0) -> torch.Tensor:
+    """``Q diag(evals) Q^T`` with a Haar-random orthogonal Q (a matrix with a known spectrum)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    q, r = np.linalg.qr(rng.standard_normal((len(evals), len(evals))))
+    q = q * np.sign(np.diag(r))
+    return torch.tensor((q * np.asarray(evals)) @ q.T)
+
+
 def quick_verdict(experiment_id: str) -> str:
     """The recorded quick-preset verdict of an experiment at seed 0 (tests/fixtures)."""
     import json

@@ -20,14 +20,6 @@ from deepscope.instruments.curvature.hessian import HessianOperator
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 def low_rank_plus_noise(P: int = 200, r: int = 10, seed: int = 1) -> torch.Tensor:
     """A dominant rank-r part (eigenvalues 100..20), a diagonal and a small symmetric noise."""
     g = np.random.default_rng(seed)

@@ -11,27 +11,13 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import sym
 from deepscope.errors import UserInputError
 from deepscope.instruments.curvature._base import DenseOperator
 from deepscope.instruments.curvature.density import spectral_density
 from deepscope.instruments.curvature.outliers import bulk_and_outliers, wasserstein1
 
 F64 = torch.float64
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-def sym(evals: np.ndarray, seed: int = 0) -> torch.Tensor:
-    rng = np.random.default_rng(seed)
-    q, r = np.linalg.qr(rng.standard_normal((len(evals), len(evals))))
-    q = q * np.sign(np.diag(r))
-    return torch.tensor((q * evals) @ q.T)
 
 
 def planted(P: int, seed: int, outliers=(80.0, 50.0, 35.0, 20.0, 12.0, 8.0, 5.0, 3.0)):

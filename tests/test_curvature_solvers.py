@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import sym
 from deepscope.errors import UserInputError
 from deepscope.instruments.curvature._base import CurvatureLinearOperator, DenseOperator
 from deepscope.instruments.curvature.density import spectral_density
@@ -29,14 +30,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(saved)
-
-
-def sym(evals: np.ndarray, seed: int = 0) -> torch.Tensor:
-    """``Q diag(evals) Q^T`` with a Haar-random orthogonal Q."""
-    rng = np.random.default_rng(seed)
-    q, r = np.linalg.qr(rng.standard_normal((len(evals), len(evals))))
-    q = q * np.sign(np.diag(r))
-    return torch.tensor((q * evals) @ q.T)
 
 
 def hessian_like(P: int, seed: int) -> np.ndarray:

@@ -14,14 +14,6 @@ from deepscope.instruments.curvature.tracking import CurvatureTracker
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 def problem(seed: int = 0, n: int = 64, d: int = 8, hidden: int = 16, C: int = 4):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
