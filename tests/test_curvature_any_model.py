@@ -26,7 +26,7 @@ from deepscope.instruments.curvature._model import is_closure
 DT = torch.float64
 PAD = 0
 IGNORE = -100
-MODES = ("forward-over-reverse", "reverse-over-reverse", "auto")
+MODES = ("forward-over-reverse", "reverse-over-reverse", "retained-graph", "auto")
 
 
 def gen(seed: int) -> torch.Generator:
