@@ -14,7 +14,7 @@ import time
 import numba as nb
 import numpy as np
 
-from deepscope.instruments import physics as ph
+from deepscope import physics as ph
 
 
 @nb.njit(cache=True)

@@ -40,7 +40,7 @@ from torch.func import functional_call, grad, jvp
 from torch.nn import functional as F
 
 from deepscope.curvature import HessianOperator, eigenvalues, trace
-from deepscope.instruments.curvature.hessian import differentiable_attention
+from deepscope.curvature._hessian import differentiable_attention
 from deepscope.store import cpu_model
 
 IGNORE = -100

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from deepscope.errors import UserInputError
-from deepscope.instruments.expressivity.compositional import (
+from deepscope.expressivity._compositional import (
     fit_cosine,
     sensitivity_indices,
     shared_tree_function,

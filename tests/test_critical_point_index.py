@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from conftest import quick_verdict
+from deepscope.curvature import _free_probability as fp
 from deepscope.errors import UserInputError
 from deepscope.experiments import critical_point_index as exp
-from deepscope.instruments.curvature import free_probability as fp
 
 
 def test_paper_values_of_eq21():

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from deepscope.cli import main
 from deepscope.curvature import GGNOperator, HessianOperator, eigenvalues
 from deepscope.errors import UserInputError
-from deepscope.instruments.curvature._model import is_closure
+from deepscope.problem import is_closure
 
 DT = torch.float64
 PAD = 0

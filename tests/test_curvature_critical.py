@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from deepscope.curvature import _free_probability as fp
+from deepscope.curvature._critical import find_critical_point
 from deepscope.errors import UserInputError
-from deepscope.instruments.curvature import free_probability as fp
-from deepscope.instruments.curvature.critical import find_critical_point
 
 F64 = torch.float64
 DUMMY = (torch.zeros(1, 1, dtype=F64), torch.zeros(1, 1, dtype=F64))

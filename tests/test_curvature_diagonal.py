@@ -12,10 +12,10 @@ import pytest
 import torch
 from torch import nn
 
+from deepscope.curvature._diagonal import diagonal, ggn_diagonal
+from deepscope.curvature._ggn import GGNOperator
+from deepscope.curvature._hessian import HessianOperator
 from deepscope.errors import UserInputError
-from deepscope.instruments.curvature.diagonal import diagonal, ggn_diagonal
-from deepscope.instruments.curvature.ggn import GGNOperator
-from deepscope.instruments.curvature.hessian import HessianOperator
 
 F64 = torch.float64
 

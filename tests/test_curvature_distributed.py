@@ -23,8 +23,8 @@ import torch.multiprocessing as mp
 from deepscope.cli import main
 from deepscope.curvature import EmpiricalFisherOperator, GGNOperator, HessianOperator, eigenvalues
 from deepscope.curvature import trace as trace_estimate
+from deepscope.curvature._distributed import DataParallel, shard_batches
 from deepscope.errors import UserInputError
-from deepscope.instruments.curvature.distributed import DataParallel, shard_batches
 
 WORLD = 2
 JOIN_TIMEOUT_S = 60.0

@@ -565,7 +565,7 @@ def test_pearlmutter_refuses_shared_and_unused_parameters():
 
 def test_pearlmutter_large_blocks_are_split_exactly():
     """More vectors than one R-operator pass takes (ROP_BLOCK): split, same products."""
-    from deepscope.instruments.curvature.hessian import ROP_BLOCK
+    from deepscope.curvature._hessian import ROP_BLOCK
 
     model = make_model(_conv_cases()["conv2d-relu-maxpool"])
     g = gen(16)

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from conftest import sym
+from deepscope.curvature._base import DenseOperator
+from deepscope.curvature._density import spectral_density
+from deepscope.curvature._outliers import bulk_and_outliers, wasserstein1
 from deepscope.errors import UserInputError
-from deepscope.instruments.curvature._base import DenseOperator
-from deepscope.instruments.curvature.density import spectral_density
-from deepscope.instruments.curvature.outliers import bulk_and_outliers, wasserstein1
 
 F64 = torch.float64
 

@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from conftest import sym
+from deepscope.curvature._base import CurvatureLinearOperator, DenseOperator
+from deepscope.curvature._density import spectral_density
+from deepscope.curvature._index import hessian_index
+from deepscope.curvature._lanczos import eigenvalues
+from deepscope.curvature._trace import trace
 from deepscope.errors import UserInputError
-from deepscope.instruments.curvature._base import CurvatureLinearOperator, DenseOperator
-from deepscope.instruments.curvature.density import spectral_density
-from deepscope.instruments.curvature.index import hessian_index
-from deepscope.instruments.curvature.lanczos import eigenvalues
-from deepscope.instruments.curvature.trace import trace
 
 F64 = torch.float64
 

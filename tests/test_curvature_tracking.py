@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from deepscope.curvature._tracking import CurvatureTracker
 from deepscope.errors import UserInputError
-from deepscope.instruments.curvature.tracking import CurvatureTracker
 
 F64 = torch.float64
 

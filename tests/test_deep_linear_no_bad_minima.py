@@ -11,7 +11,7 @@ import torch
 
 from deepscope.errors import UserInputError
 from deepscope.experiments import deep_linear_no_bad_minima as exp
-from deepscope.instruments.landscape import deep_linear as dl
+from deepscope.landscape import deep_linear as dl
 from deepscope.results import VERDICTS
 
 

@@ -51,7 +51,7 @@ def test_config_validation_refuses_bad_values():
 
 def test_gate_slope_tolerance_bounds_a_known_next_order_curve():
     from deepscope.experiments.multiplication_gate import slope_tolerance
-    from deepscope.instruments.expressivity.gates import fit_loglog_slope
+    from deepscope.expressivity._gates import fit_loglog_slope
 
     lams = np.array([0.3, 0.1, 0.03, 0.01])
     kappa = 0.5
@@ -65,7 +65,7 @@ def test_polynomial_error_expansion_matches_the_gate_next_order_term():
 
     from deepscope.experiments.polynomial_compiler import error_expansion
     from deepscope.expressivity import compile_polynomial
-    from deepscope.instruments.expressivity.gates import next_order_relative_error
+    from deepscope.expressivity._gates import next_order_relative_error
 
     x, y = sympy.symbols("x y")
     report = compile_polynomial(x * y, "softplus", 0.1).report

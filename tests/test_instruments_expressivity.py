@@ -1,4 +1,4 @@
-"""Tests of deepscope.instruments.expressivity: LTR gates and exact parameter counting.
+"""Tests of deepscope.expressivity: LTR gates and exact parameter counting.
 
 Truths used: torch autograd derivatives (independent of the closed-form table), reference
 multiplication-gate errors that we computed beforehand with a separate script, the closed-form
@@ -14,11 +14,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from deepscope import expressivity as ex
 from sklearn.preprocessing import PolynomialFeatures
 from torch import nn
 
 from deepscope.errors import UserInputError
-from deepscope.instruments import expressivity as ex
 
 LAMS = np.array([1.0, 0.3, 0.1, 0.03, 0.01])
 REFERENCE_MAX_ERRORS = np.array([0.130, 1.43e-2, 1.63e-3, 1.47e-4, 1.63e-5])  # computed by us

@@ -1,4 +1,4 @@
-"""Tests of deepscope.instruments.physics (1D Ising decimation) against independent truths.
+"""Tests of deepscope.physics (1D Ising decimation) against independent truths.
 
 Brute-force enumeration of all 2^N states gives partition functions independent of the transfer
 matrix; exact open-chain sampling checks tanh K -> tanh^2 K -> tanh^4 K under decimation.
@@ -12,9 +12,9 @@ import sys
 
 import numpy as np
 import pytest
+from deepscope import physics as ph
 
 from deepscope.errors import UserInputError
-from deepscope.instruments import physics as ph
 
 
 def _states(n: int) -> np.ndarray:
@@ -209,7 +209,7 @@ def test_bad_arguments_raise_user_input_error():
 
 def test_physics_does_not_import_torch():
     code = (
-        "import sys, deepscope.instruments.physics as p; p.decimate_1d(1.0); "
+        "import sys, deepscope.physics as p; p.decimate_1d(1.0); "
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

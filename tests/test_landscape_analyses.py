@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from deepscope.errors import UserInputError
-from deepscope.instruments.curvature._model import ModelLoss
 from deepscope.landscape import (
     adaptive_sharpness,
     barrier_heights,
@@ -22,6 +21,7 @@ from deepscope.landscape import (
     random_directions,
     worst_case_sharpness,
 )
+from deepscope.problem import Problem
 
 
 def relu_net(seed=0):
@@ -52,8 +52,8 @@ def test_interpolation_endpoints_exact():
     a, b = relu_net(0), relu_net(1)
     batches = [(X[:30], y[:30]), (X[30:], y[30:])]
     res = interpolate(a, b, "ce", batches, n_points=11, span=(-0.5, 1.5), method="batched")
-    la = float(ModelLoss(a, "ce", batches).loss())
-    lb = float(ModelLoss(b, "ce", batches).loss())
+    la = float(Problem(a, "ce", batches).loss())
+    lb = float(Problem(b, "ce", batches).loss())
     assert res.loss[res.t == 0][0] == la and res.loss[res.t == 1][0] == lb
     assert res.method == "batched" and res.barrier >= 0 and res.monotone_barrier >= 0
     slow = interpolate(a, b, "ce", batches, n_points=11, span=(-0.5, 1.5), method="exact")

@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from deepscope.errors import UserInputError
-from deepscope.instruments.landscape._chain import ChainPlan
 from deepscope.landscape import (
     LandscapeEvaluator,
     evaluate_grid,
@@ -16,6 +15,7 @@ from deepscope.landscape import (
     interpolate,
     random_directions,
 )
+from deepscope.landscape._chain import ChainPlan
 from deepscope.models import MLP, DeepLinear
 
 
@@ -337,7 +337,7 @@ def test_passes_hold_whole_rows():
 
 
 def test_workspace_buffers_pass_to_the_next_workspace_only_when_free(monkeypatch):
-    from deepscope.instruments.landscape import _chain
+    from deepscope.landscape import _chain
 
     RECYCLER = _chain._Recycler()
     monkeypatch.setattr(_chain, "RECYCLER", RECYCLER)

@@ -205,7 +205,7 @@ def test_hessian_directions_quadratic():
 def test_docstring_examples():
     import doctest
 
-    from deepscope.instruments.landscape import directions, grid, trajectory
+    from deepscope.landscape import _directions as directions, _grid as grid, _trajectory as trajectory
 
     for module in (directions, grid, trajectory):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -91,13 +91,13 @@ def test_rosenbrock_slices_closed_form():
 
 
 def test_centre_equals_base_loss_bitwise():
-    from deepscope.instruments.curvature._model import ModelLoss
+    from deepscope.problem import Problem
 
     X, y = classification()
     model = seeded(nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3)).double())
     batches = uneven(X, y)
     res = evaluate_grid(model, "ce", batches, random_directions(model, 2, seed=0), grid=(5, 5))
-    base = float(ModelLoss(model, "ce", batches).loss())
+    base = float(Problem(model, "ce", batches).loss())
     assert res.loss[2, 2] == base == res.base_loss
     with torch.no_grad():
         manual = sum(len(b[1]) / 60 * float(nn.functional.cross_entropy(model(b[0]), b[1]))

@@ -7,8 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from deepscope.instruments.landscape import _fused
-from deepscope.landscape import LandscapeEvaluator, evaluate_grid, random_directions
+from deepscope.landscape import LandscapeEvaluator, _fused, evaluate_grid, random_directions
 
 
 def reference(A, C, b1, W, b2, y):

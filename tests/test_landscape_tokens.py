@@ -18,8 +18,8 @@ from torch.nn import functional as F
 from deepscope import data
 from deepscope.cli import main
 from deepscope.errors import UserInputError
-from deepscope.instruments.landscape.evaluate import LandscapeEvaluator
-from deepscope.instruments.landscape.grid import evaluate_grid
+from deepscope.landscape._evaluate import LandscapeEvaluator
+from deepscope.landscape._grid import evaluate_grid
 
 DT = torch.float64
 IGNORE = -100

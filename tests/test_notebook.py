@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from deepscope import _notebook
+from deepscope import notebook
 from deepscope.curvature import (
     DenseOperator,
     bulk_and_outliers,
@@ -22,8 +22,8 @@ from deepscope.curvature import (
     spectral_density,
     trace,
 )
-from deepscope.instruments.landscape.sharpness import SharpnessResult
 from deepscope.landscape import evaluate_grid, interpolate, random_directions
+from deepscope.landscape._sharpness import SharpnessResult
 from deepscope.results import Check, ExperimentResult
 
 EVIL = "<script>alert(1)</script>"
@@ -45,7 +45,7 @@ def _png_ok(html: str) -> bool:
 
 
 def _cell(label: str, value: str) -> str:
-    return f">{label}</td><td style=\"{_notebook._CELL}\">{value}</td>"
+    return f">{label}</td><td style=\"{notebook._CELL}\">{value}</td>"
 
 
 def test_eigenresult_lists_the_known_eigenvalues_and_a_figure():
@@ -80,11 +80,11 @@ def test_density_shows_range_moments_and_marks_converged_outliers():
     m1 = np.trace(A) / 40
     assert abs(d.moments_mean[0] - m1) < 5 * d.moments_stderr[0]
     assert f"{d.moments_mean[0]:.6g} ± {d.moments_stderr[0]:.2g}" in html
-    marks = _notebook.isolated_nodes(d.nodes, d.ritz_residuals, d.weights, d.sigma)
+    marks = notebook.isolated_nodes(d.nodes, d.ritz_residuals, d.weights, d.sigma)
     for outlier in (9.5, 7.25, -3.5):  # isolated eigenvalues are marked, the bulk is not
         assert np.min(np.abs(marks - outlier)) < 1e-8
     assert not np.any((marks > 0.05) & (marks < 1.05))
-    labels = _notebook.density_figure(d).axes[0].get_legend_handles_labels()[1]
+    labels = notebook.density_figure(d).axes[0].get_legend_handles_labels()[1]
     assert f"{marks.size} outliers (converged, isolated Ritz values)" in labels
     assert _png_ok(html)
 
@@ -194,7 +194,7 @@ def test_experiment_table_verdict_deviations_and_figures(monkeypatch):
     assert "2,000 samples" in html
     assert EVIL not in html and html.count(EVIL_ESCAPED) == 3  # description, deviation, figure
     assert _png_ok(html)
-    monkeypatch.setattr(_notebook, "FIGURE_FORMAT", "svg")
+    monkeypatch.setattr(notebook, "FIGURE_FORMAT", "svg")
     assert "<svg" in res._repr_html_()
     assert repr(res).startswith("ExperimentResult(verdict='reproduced', headline='slope'")
 
@@ -210,7 +210,7 @@ def test_a_figure_that_cannot_be_drawn_becomes_a_note():
     def broken():
         raise ValueError(EVIL)
 
-    out = _notebook.figure_html(broken)
+    out = notebook.figure_html(broken)
     assert out.startswith("<p><em>(no figure: ValueError") and EVIL_ESCAPED in out
 
 

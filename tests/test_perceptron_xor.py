@@ -14,7 +14,7 @@ from scipy.optimize import linprog
 from conftest import quick_verdict
 from deepscope.errors import UserInputError
 from deepscope.experiments import perceptron_xor as px
-from deepscope.instruments.expressivity import _threshold as th
+from deepscope.expressivity import _threshold as th
 
 
 def _separable(x, y):

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from deepscope import physics as ph
 from deepscope.errors import UserInputError
-from deepscope.instruments import physics as ph
 
 
 def test_decimate_1d_reexported():

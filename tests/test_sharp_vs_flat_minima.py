@@ -12,12 +12,12 @@ import torch
 from deepscope.curvature import HessianOperator, eigenvalues, ggn_diagonal
 from deepscope.errors import UserInputError
 from deepscope.experiments import sharp_vs_flat_minima as sf
-from deepscope.instruments.landscape.flatness import (
+from deepscope.landscape import evaluate_grid, random_directions
+from deepscope.landscape._flatness import (
     box_widths,
     description_length,
     rescaling_shift,
 )
-from deepscope.landscape import evaluate_grid, random_directions
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import torch
 from conftest import quick_verdict
 from deepscope.errors import UserInputError
 from deepscope.experiments import spin_glass_landscape as exp
-from deepscope.instruments.landscape import spin_glass as sg
+from deepscope.landscape import spin_glass as sg
 
 F64 = torch.float64
 

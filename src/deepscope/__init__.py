@@ -6,8 +6,10 @@ Sub-packages are imported on first use:
 - ``deepscope.data``: embedded data sets (digits, MNIST-1D, teacher-student, Gaussian mixture,
   .npz).
 - ``deepscope.models``: the model zoo and the loader for user models.
-- ``deepscope.instruments``: pure measurement code; public facades ``deepscope.curvature``,
-  ``deepscope.landscape``, ``deepscope.expressivity`` and ``deepscope.physics``.
+- Instruments, pure measurement code, one package each behind its ``__init__``:
+  ``deepscope.curvature``, ``deepscope.landscape``, ``deepscope.physics``,
+  ``deepscope.expressivity``, ``deepscope.harmonic``, ``deepscope.robustness``; every instrument
+  evaluates a model through ``deepscope.problem``.
 - ``deepscope.experiments``: one module per theoretical claim; ``deepscope.registry`` lists them.
 - ``deepscope.runner``: run one experiment or reproduce them all into a run store.
 - ``deepscope.report``: the self-contained HTML report built from stored results.
@@ -23,7 +25,6 @@ __version__ = "0.1.0"
 _LAZY = {
     "data",
     "models",
-    "instruments",
     "experiments",
     "registry",
     "runner",
@@ -36,6 +37,9 @@ _LAZY = {
     "landscape",
     "expressivity",
     "physics",
+    "harmonic",
+    "robustness",
+    "problem",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]
@@ -46,7 +50,6 @@ if TYPE_CHECKING:  # pragma: no cover
         data,
         errors,
         experiments,
-        instruments,
         models,
         registry,
         report,

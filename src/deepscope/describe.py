@@ -28,8 +28,7 @@ def describe(model_spec: str | None, data_spec: str | None, *, seed: int = 0) ->
     if model_spec is not None:
         import torch
 
-        from .models import resolve_model
-        from .models._build import normalize_name
+        from .models import normalize_name, resolve_model
 
         kwargs = {}
         head = model_spec.partition("@")[0].partition(":")[0]

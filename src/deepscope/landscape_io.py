@@ -174,7 +174,7 @@ def export_npz(path: Path, result: Any, extra: dict[str, Any] | None = None) -> 
 
 def export_csv(path: Path, result: Any) -> None:
     """One row per grid point: the coordinates, then every metric."""
-    from .instruments.landscape.grid import grid_points
+    from .landscape import grid_points
 
     pts = grid_points(result.coords)
     names = list(result.values)
@@ -252,6 +252,6 @@ def read_vtk_scalars(path: Path) -> dict[str, Any]:
 def write_html(path: Path, result: Any, metric: str = "loss", title: str = "loss landscape"
                ) -> None:
     """The offline interactive plotly page (needs the ``plot`` extra)."""
-    from .instruments.landscape.plots import plotly_html
+    from .landscape import plotly_html
 
     store.atomic_write_text(Path(path), plotly_html(result, metric, title))

@@ -311,12 +311,12 @@ class ExperimentResult:
 
     def _repr_html_(self) -> str:
         """The checks, verdict, deviations and figures as HTML (Jupyter)."""
-        from ._notebook import experiment_html
+        from .notebook import experiment_html
 
         return experiment_html(self)
 
     def __repr__(self) -> str:
-        from ._notebook import experiment_repr
+        from .notebook import experiment_repr
 
         return experiment_repr(self)
 

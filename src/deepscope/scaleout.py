@@ -4,7 +4,7 @@ Ray (the ``dist`` extra, ``ray==2.60.0``) is the engine; this module only maps d
 independent pieces of work onto it:
 
 - a grid: the same chunks of points as a local run that records its grid chunk by chunk
-  (:func:`deepscope.instruments.landscape.grid.chunk_plan`), each scored by
+  (:func:`deepscope.landscape._grid.chunk_plan`), each scored by
   :meth:`LandscapeEvaluator.evaluate_points` in a task. The evaluator is put in Ray's object
   store once and unpickled once per worker process. Results come back in completion order
   (``ray.wait``) and go to the same ``on_chunk`` callback (the grid store's done-mask) as a

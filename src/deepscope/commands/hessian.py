@@ -69,8 +69,7 @@ def _load(request: HessianRequest):
     import torch
 
     from ..data import load
-    from ..models import resolve_model
-    from ..models._build import normalize_name
+    from ..models import normalize_name, resolve_model
 
     dataset = load(request.data, seed=request.seed)
     head = request.model.partition("@")[0].partition(":")[0]
@@ -110,11 +109,17 @@ def analyse_hessian(request: HessianRequest, data_parallel: Any = None
                     ) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
     """Measure the requested curvature quantities: (record, arrays, figures).
 
-    ``data_parallel`` (a :class:`~deepscope.instruments.curvature.distributed.DataParallel`):
+    ``data_parallel`` (a :class:`~deepscope.curvature._distributed.DataParallel`):
     run as one process of its group, on the batches ``i % K == rank``.
     """
-    from ..curvature import GGNOperator, HessianOperator, eigenvalues, spectral_density, trace
-    from ..instruments.curvature.distributed import shard_batches
+    from ..curvature import (
+        GGNOperator,
+        HessianOperator,
+        eigenvalues,
+        shard_batches,
+        spectral_density,
+        trace,
+    )
     from ..progress import track
 
     request.validate()
@@ -243,7 +248,7 @@ def write_hessian_run(request: HessianRequest, out: Path, argv: list[str] | None
 
 def torchrun_world_size() -> int:
     """The number of processes torchrun started (1 outside torchrun)."""
-    from ..instruments.curvature.distributed import torchrun_environment
+    from ..curvature import torchrun_environment
 
     found = torchrun_environment()
     if found is None:
@@ -264,7 +269,7 @@ def _write_data_parallel(request: HessianRequest, out: Path, config_record: dict
     """
     import torch.distributed as dist
 
-    from ..instruments.curvature.distributed import DataParallel
+    from ..curvature import DataParallel
     from ..progress import use_reporter
 
     dist.init_process_group("gloo")

@@ -225,8 +225,7 @@ def _pair_key(request: LandscapeRequest, model, model_b, batches) -> dict[str, A
 def _pair_basis(model, model_b):
     import torch
 
-    from ..instruments.landscape.directions import trainable_names
-    from ..landscape import flat_parameters
+    from ..landscape import flat_parameters, trainable_names
 
     names = trainable_names(model)
     a = flat_parameters(model, names)
@@ -311,7 +310,7 @@ def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = Fals
         n = int(request.grid_spec.split("x")[0]) if request.grid_spec.split("x")[0].isdigit() \
             else 101
         opts = _options(request, dtype)
-        from ..instruments.landscape.directions import check_same_architecture
+        from ..landscape import check_same_architecture
 
         check_same_architecture(model, model_b)
         key = _pair_key(request, model, model_b, batches)

@@ -82,7 +82,7 @@ def _crossing(T, d):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments import physics as ph
+    from .. import physics as ph
 
     Ts = np.asarray(config.temperatures)
     c = np.empty((len(Ts), config.n_steps + 1))

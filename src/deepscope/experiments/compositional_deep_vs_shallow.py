@@ -126,7 +126,7 @@ def _mean_se(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments.expressivity.compositional import (
+    from ..expressivity import (
         sensitivity_indices,
         shared_tree_function,
     )
@@ -259,8 +259,14 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
 def _train_seed(config: Config, rng: np.random.Generator):
     import torch
 
-    from ..expressivity import DenseNet, TreeNet, torch_generator, tree_width_for_budget
-    from ..instruments.expressivity.compositional import fit_cosine, shared_tree_function
+    from ..expressivity import (
+        DenseNet,
+        TreeNet,
+        fit_cosine,
+        shared_tree_function,
+        torch_generator,
+        tree_width_for_budget,
+    )
 
     n_max = config.samples_per_parameter * max(config.budgets)
     x = rng.uniform(-1.0, 1.0, size=(n_max + config.n_test, _N_IN))

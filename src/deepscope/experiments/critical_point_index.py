@@ -114,7 +114,7 @@ class Config(ExperimentConfig):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments.curvature import free_probability as fp
+    from .. import curvature as fp
     from ._threads import one_torch_thread
 
     config.validate()
@@ -216,7 +216,7 @@ def _network_runs(config: Config, phi: float, rng: np.random.Generator):
     import torch
     from torch import nn
 
-    from ..instruments.curvature.critical import find_critical_point
+    from ..curvature import find_critical_point
 
     n = config.net_width
     m = max(2, int(round(2 * n / phi)))
@@ -282,7 +282,7 @@ def _toy(config: Config) -> dict:
     import torch
     from torch import nn
 
-    from ..instruments.curvature.critical import find_critical_point
+    from ..curvature import find_critical_point
 
     def f(t):
         return t[0] ** 2 - t[1] ** 2 + t[1] ** 4 / 4
@@ -350,7 +350,7 @@ def _deviations(config: Config, net) -> list[str]:
 
 
 def _rmt_figure(config, rmt):
-    from ..instruments.curvature import free_probability as fp
+    from .. import curvature as fp
 
     fig, (ax,) = new_figure(1, width=6.0)
     for phi, (ec, _, alpha, se) in rmt.items():

@@ -164,7 +164,7 @@ def model_loss(widths, Ws, X, Y) -> float:
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments.landscape import deep_linear as dl
+    from ..landscape import deep_linear as dl
 
     config.validate()
     with one_torch_thread():

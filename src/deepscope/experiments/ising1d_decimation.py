@@ -81,7 +81,7 @@ class Config(ExperimentConfig):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments.physics import ising1d as ising
+    from ..physics import ising1d as ising
 
     K = np.asarray(config.couplings, dtype=np.float64)
     Kp = ising.decimate_1d(K)

@@ -87,7 +87,7 @@ def _crossing(T, u_a, u_b):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments import physics as ph
+    from .. import physics as ph
 
     seeds = iter(rng.integers(2**63, size=64))
     # (a) L = 4 against exact enumeration

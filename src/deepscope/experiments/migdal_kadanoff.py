@@ -71,7 +71,7 @@ class Config(ExperimentConfig):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments.physics import critical_coupling, rg2d
+    from ..physics import critical_coupling, rg2d
 
     mk = rg2d.migdal_kadanoff(config.b, 2)
     h = 1e-6

@@ -81,7 +81,7 @@ def _paired_se(reps, a, b):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments import physics as ph
+    from .. import physics as ph
 
     tc = ph.critical_temperature()
     samples = ph.sample_ising2d(config.L, tc, config.n_configs, "wolff", int(rng.integers(2**63)),

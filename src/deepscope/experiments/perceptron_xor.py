@@ -192,7 +192,7 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
 
 
 def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments.expressivity import _threshold as th
+    from ..expressivity import threshold as th
 
     # 1. Perceptron on parity (XOR is n = 2): integers, cycle detection.
     gordan, separated, cycled, total, periods, and_ok = 0, 0, 0, 0, {}, 0

@@ -9,7 +9,7 @@ softmaxing"; the rest of the table is a dictionary, not a measurable claim).
 
 What is measured: (1) a random discrete model (classes and states drawn from the rng): the
 largest gap between Bayes' rule and the softmax of -H - mu. (2) Open 1D Ising chains of N spins
-at two couplings, sampled exactly (``deepscope.instruments.physics.sample_chain``); H_K is linear
+at two couplings, sampled exactly (``deepscope.physics.sample_chain``); H_K is linear
 in the N-1 nearest-neighbour products s_i s_{i+1}, so logistic regression on those products
 should reach the closed-form Bayes accuracy (1/2) sum_W max(P_0(W), P_1(W)),
 W ~ Binomial(N-1, e^{-K}/(2 cosh K)), while logistic regression on the raw spins cannot (spin-flip
@@ -75,7 +75,7 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
         softmax_posterior,
         wall_flip_probability,
     )
-    from ..instruments.physics import sample_chain
+    from ..physics import sample_chain
 
     # (1) the identity on a random discrete model
     p_x_given_y = rng.dirichlet(np.ones(config.n_states), size=config.n_classes)

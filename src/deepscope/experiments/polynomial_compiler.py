@@ -90,7 +90,7 @@ def error_expansion(report, activation: str):
     """
     import sympy
 
-    from ..instruments.expressivity.gates import get_activation
+    from ..expressivity import get_activation
 
     act = get_activation(activation)
     s2, s4, s6 = (act.derivative(k, "the error expansion") for k in (2, 4, 6))
@@ -129,8 +129,7 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     import sympy
     import torch
 
-    from ..expressivity import compile_polynomial, evaluate_terms, fit_loglog_slope
-    from ..instruments.expressivity.compiler import box_points
+    from ..expressivity import box_points, compile_polynomial, evaluate_terms, fit_loglog_slope
     from .multiplication_gate import next_order_tolerance, slope_tolerance
 
     poly = sympy.sympify(config.polynomial)

@@ -122,7 +122,7 @@ def _ratio(num, den):
 
 def _train_stack(v, config, l1, seed):
 
-    from ..instruments import physics as ph
+    from .. import physics as ph
 
     with one_torch_thread():
         return ph.stack_rbms(v, config.layers, np.random.default_rng(seed),
@@ -131,7 +131,7 @@ def _train_stack(v, config, l1, seed):
 
 
 def _stack_stats(fields, rand_stats, config, rng):
-    from ..instruments import physics as ph
+    from .. import physics as ph
 
     frac = [ph.window_mass_fraction(r, config.L, config.window) for r in fields]
     rg = [ph.radius_of_gyration(r, config.L) for r in fields]
@@ -161,7 +161,7 @@ def deviations(config: Config) -> list[str]:
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments import physics as ph
+    from .. import physics as ph
 
     # (a) exact identities by enumeration
     small = ph.RBM(W=rng.normal(size=(4, 2)), a=rng.normal(size=4), b=rng.normal(size=2))

@@ -40,7 +40,7 @@ the whole Hessian and of the layer-1 and layer-2 blocks with deepscope.curvature
 (Lanczos, tol 1e-10) on HessianOperator, epsilon-sharpness, and 1D slices along a seeded Gaussian
 direction, filter-normalised and raw. Both parts: B from the exact GGN diagonal
 (deepscope.curvature.ggn_diagonal, float64, full training set; description_length in
-deepscope.instruments.landscape.flatness), floor 1e-12, delta = 1e-3 (``hs_delta``, fixed before
+deepscope.landscape._flatness), floor 1e-12, delta = 1e-3 (``hs_delta``, fixed before
 any run) and R = sqrt(2 delta / floor), the widest box the floor allows, so that B >= 0 (R = 1 was
 tried first and gave B < 0; R and delta cancel in every check). The floor does not cancel: with
 R = sqrt(2 delta / floor) an entry contributes (1/2) log2(max(c, floor) / floor), so an entry above
@@ -110,7 +110,7 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
-from ..instruments.landscape.flatness import description_length, rescaling_shift
+from ..landscape import description_length, rescaling_shift
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult
 from ._plotting import new_figure

@@ -26,7 +26,7 @@ sphere (float32 steps until ||grad_R|| <= 1e-2 sqrt(Lambda)) finished by Riemann
 float64 (only while the exact tangent Hessian is positive definite; else back to gradient steps)
 to ||grad_R|| <= ``grad_tol`` sqrt(Lambda); at every end point, in float64: the energy per site
 H / Lambda, the Riemannian gradient, and the full spectrum of the exact tangent Hessian
-Q^T (D^2 H - 3 (H / Lambda) I) Q (Lambda - 1 eigenvalues; deepscope.instruments.landscape.
+Q^T (D^2 H - 3 (H / Lambda) I) Q (Lambda - 1 eigenvalues; deepscope.landscape.
 spin_glass). (b) On scikit-learn's digits, ``n_seeds`` ReLU nets 64-n1-10 per width n1, trained
 side by side by minibatch SGD on cross-entropy; final train and test losses.
 
@@ -143,7 +143,7 @@ def _spin_glass(config: Config, rng: np.random.Generator) -> dict:
     """Minima of H for each size: energies per site, gradient norms, Hessian spectra summaries."""
     import torch
 
-    from ..instruments.landscape import spin_glass as sg
+    from ..landscape import spin_glass as sg
 
     out = {}
     for n in config.sizes:
@@ -236,7 +236,7 @@ def _pearson(a, b):
 
 
 def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..instruments.landscape.spin_glass import ground_state_energy, threshold_energy
+    from ..landscape import ground_state_energy, threshold_energy
 
     e_inf, e_0 = threshold_energy(P_SPIN), ground_state_energy(P_SPIN)
     sg = _spin_glass(config, rng)
@@ -363,7 +363,7 @@ RADIUS_TOL = 0.02
 def _margin(n: int, log_count: float) -> float:
     """x > 0 with n Theta_3(-E_0 - x) = -log_count: below -E_0 - x the expected number of
     critical points is exp(-log_count) at exponential order (first-moment bound)."""
-    from ..instruments.landscape.spin_glass import complexity, ground_state_energy
+    from ..landscape import complexity, ground_state_energy
 
     e0, lo, hi = ground_state_energy(P_SPIN), 0.0, 10.0
     for _ in range(100):

@@ -10,7 +10,7 @@ these forms plus ``MODEL_SPEC@weights.pt`` to load a checkpoint.
 
 from __future__ import annotations
 
-from ._build import build, init_parameters, parse_spec, zoo_names
+from ._build import build, init_parameters, normalize_name, parse_spec, zoo_names
 from ._loader import load_checkpoint, load_model, resolve_model
 from ._zoo import ACTIVATIONS, MLP, BasicBlock, DeepLinear, SmallCNN, SmallResNet
 
@@ -25,6 +25,7 @@ __all__ = [
     "init_parameters",
     "load_checkpoint",
     "load_model",
+    "normalize_name",
     "parse_spec",
     "resolve_model",
     "zoo_names",
