@@ -14,10 +14,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from deepscope import expressivity as ex
 from sklearn.preprocessing import PolynomialFeatures
 from torch import nn
 
+from deepscope import expressivity as ex
 from deepscope.errors import UserInputError
 
 LAMS = np.array([1.0, 0.3, 0.1, 0.03, 0.01])

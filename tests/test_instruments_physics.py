@@ -12,8 +12,8 @@ import sys
 
 import numpy as np
 import pytest
-from deepscope import physics as ph
 
+from deepscope import physics as ph
 from deepscope.errors import UserInputError
 
 

@@ -156,7 +156,7 @@ def test_pca_trajectory_file(tmp_path):
 
 def test_interpolate_and_curve_resume_bit_identical(tmp_path, monkeypatch):
     """An interpolation store and the curve training both resume to the uninterrupted result."""
-    from deepscope.landscape import curves
+    from deepscope.landscape import _curves as curves
 
     request = LandscapeRequest(model="mlp:64-6-10", model_b="mlp:64-6-10", data="digits",
                                kind="curve", max_samples=120, batch_size=50, dtype="float64",

@@ -205,7 +205,9 @@ def test_hessian_directions_quadratic():
 def test_docstring_examples():
     import doctest
 
-    from deepscope.landscape import _directions as directions, _grid as grid, _trajectory as trajectory
+    from deepscope.landscape import _directions as directions
+    from deepscope.landscape import _grid as grid
+    from deepscope.landscape import _trajectory as trajectory
 
     for module in (directions, grid, trajectory):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

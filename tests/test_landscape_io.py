@@ -161,7 +161,7 @@ def test_figures_object_api():
         assert buffer.getvalue()[:4] == b"\x89PNG"
     # no pyplot global state: the plotting module never imports it (another package imported
     # in the same test session may, so sys.modules is not the place to look)
-    from deepscope.landscape import plots
+    from deepscope.landscape import _plots as plots
 
     source = inspect.getsource(plots)
     assert "import matplotlib.pyplot" not in source

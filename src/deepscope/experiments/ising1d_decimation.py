@@ -81,7 +81,7 @@ class Config(ExperimentConfig):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..physics import ising1d as ising
+    from .. import physics as ising
 
     K = np.asarray(config.couplings, dtype=np.float64)
     Kp = ising.decimate_1d(K)

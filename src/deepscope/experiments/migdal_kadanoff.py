@@ -71,7 +71,8 @@ class Config(ExperimentConfig):
 
 
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
-    from ..physics import critical_coupling, rg2d
+    from .. import physics as rg2d
+    from ..physics import critical_coupling
 
     mk = rg2d.migdal_kadanoff(config.b, 2)
     h = 1e-6

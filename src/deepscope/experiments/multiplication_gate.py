@@ -98,7 +98,7 @@ def next_order_tolerance(lam_max: float, kappa: float, factor: float) -> float:
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     import torch
 
-    from ..expressivity import gates
+    from .. import expressivity as gates
 
     points = rng.uniform(-1.0, 1.0, size=(config.n_points, 2))
     x = torch.from_numpy(points)

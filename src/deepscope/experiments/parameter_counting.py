@@ -71,7 +71,7 @@ def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     """Counts are exact; ``rng`` is unused (the experiment is deterministic)."""
     from sklearn.preprocessing import PolynomialFeatures
 
-    from ..expressivity import counting
+    from .. import expressivity as counting
 
     ns = np.arange(1, config.n_max + 1)
     ds = np.arange(0, config.d_max + 1)

@@ -85,7 +85,7 @@ class Config(ExperimentConfig):
 def run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     import torch
 
-    from ..expressivity import gates
+    from .. import expressivity as gates
     from .multiplication_gate import next_order_tolerance, slope_tolerance
 
     x = rng.uniform(-1.0, 1.0, size=(config.n_points, 1))
