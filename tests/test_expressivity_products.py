@@ -201,3 +201,14 @@ def test_binary_tree_function_values():
     # h11 = 1/20, h12 = 27/2, h21 = (5/20 + 81)^2 / 50, h22 = 0
     h21 = (5 / 20 + 6 * 13.5) ** 2 / 50
     assert binary_tree_function(x)[0] == pytest.approx(1.1 * math.sqrt(h21 + 1))
+
+
+def test_table_mutual_information_closed_forms():
+    from deepscope.expressivity import table_mutual_information
+
+    assert table_mutual_information(np.outer([0.3, 0.7], [0.2, 0.5, 0.3])) == pytest.approx(0.0, abs=1e-15)
+    assert table_mutual_information([[0.5, 0.0], [0.0, 0.5]]) == pytest.approx(1.0, abs=1e-15)
+    p = 0.11  # a binary symmetric channel with a uniform input: 1 - H2(p) bits
+    h2 = -p * np.log2(p) - (1 - p) * np.log2(1 - p)
+    joint = 0.5 * np.array([[1 - p, p], [p, 1 - p]])
+    assert table_mutual_information(joint * 7.0) == pytest.approx(1.0 - h2, rel=1e-13)

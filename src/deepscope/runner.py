@@ -163,7 +163,9 @@ def _summary_row(spec: ExperimentSpec, record: dict[str, Any], env: dict[str, An
     return row
 
 
-def _matches(stored: dict[str, Any], config: ExperimentConfig, preset: str, seed: int) -> bool:
+def config_matches(stored: dict[str, Any], config: ExperimentConfig, preset: str,
+                   seed: int) -> bool:
+    """Whether a stored ``config.json`` is the run of ``config`` at ``preset`` and ``seed``."""
     return (
         stored.get("config") == config_to_dict(config)
         and stored.get("seed") == seed
@@ -247,7 +249,7 @@ def reproduce(
         config = configs[spec.id]
         if run_dir.exists():
             stored = store.load_run(run_dir)
-            if not _matches(stored["config"], config, preset, seed):
+            if not config_matches(stored["config"], config, preset, seed):
                 raise UserInputError(
                     f"{str(run_dir)!r} holds a run with another configuration, preset or seed;"
                     " use another --out"

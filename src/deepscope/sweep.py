@@ -219,7 +219,7 @@ def run_sweep(
     Every input is checked before anything is written. Returns the rows of sweep.csv (swept
     values and numbers as Python values).
     """
-    from .runner import _matches, run_experiment
+    from .runner import config_matches, run_experiment
 
     if backend != "local" or address is not None or workers is not None:
         from .scaleout import check_backend
@@ -272,7 +272,7 @@ def run_sweep(
             pending.append(index)
             continue
         stored = store.load_run(run_dir)
-        if not _matches(stored["config"], point.config, run_preset, s):
+        if not config_matches(stored["config"], point.config, run_preset, s):
             raise UserInputError(f"{str(run_dir)!r} holds a run with another configuration,"
                                  " preset or seed; use another --out")
         log(f"[{index + 1}/{total}] {point.label} seed {s}: kept ({stored['result']['verdict']})")

@@ -65,7 +65,8 @@ class HessianRequest:
                                  " --density")
 
 
-def _load(request: HessianRequest):
+def load_inputs(request: HessianRequest):
+    """The model, its batches, the data set and the dtype a request names."""
     import torch
 
     from ..data import load
@@ -124,13 +125,13 @@ def analyse_hessian(request: HessianRequest, data_parallel: Any = None
 
     request.validate()
     if data_parallel is None:
-        model, batches, dataset, dtype = _load(request)
+        model, batches, dataset, dtype = load_inputs(request)
         mine = batches
     else:  # the first collective step: every rank loads, a failure anywhere stops all
         dp = data_parallel
 
         def load_shard():
-            model, batches, dataset, dtype = _load(request)
+            model, batches, dataset, dtype = load_inputs(request)
             return model, batches, shard_batches(batches, dp.rank, dp.world_size), dtype
 
         model, batches, mine, dtype = dp.run(load_shard)

@@ -119,10 +119,10 @@ class LandscapeRequest:
 
 
 def _load_models(request: LandscapeRequest):
-    from .hessian import HessianRequest, _load
+    from .hessian import HessianRequest, load_inputs
 
     def load(spec: str, seed: int):
-        return _load(HessianRequest(model=spec, data=request.data, loss=request.loss,
+        return load_inputs(HessianRequest(model=spec, data=request.data, loss=request.loss,
                                     dtype=request.dtype, batch_size=request.batch_size,
                                     max_samples=request.max_samples, seed=seed))
 

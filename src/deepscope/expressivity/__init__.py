@@ -60,12 +60,12 @@ from ._information import (
     ising_bayes_accuracy,
     ising_bayes_predict,
     ising_energies,
-    mutual_information,
     plugin_mutual_information,
     rg_counterexample,
     sample_bsc_chain,
     softmax_posterior,
     statistic_information,
+    table_mutual_information,
     wall_flip_probability,
 )
 from ._products import (
@@ -141,7 +141,7 @@ __all__ = [
     "ising_bayes_accuracy",
     "ising_bayes_predict",
     "ising_energies",
-    "mutual_information",
+    "table_mutual_information",
     "plugin_mutual_information",
     "rg_counterexample",
     "sample_bsc_chain",

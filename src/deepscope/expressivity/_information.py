@@ -35,7 +35,7 @@ __all__ = [
     "ising_bayes_accuracy",
     "ising_bayes_predict",
     "ising_energies",
-    "mutual_information",
+    "table_mutual_information",
     "plugin_mutual_information",
     "rg_counterexample",
     "sample_bsc_chain",
@@ -84,8 +84,10 @@ def ising_energies(J, h, n: int) -> np.ndarray:
     return -np.einsum("ki,ij,kj->k", s, J, s) - s @ np.asarray(h, dtype=np.float64)
 
 
-def mutual_information(joint) -> float:
-    """``I(A; B)`` in bits of a joint probability table."""
+def table_mutual_information(joint) -> float:
+    """``I(A; B)`` in bits of a joint probability table, exactly (no estimation: for samples see
+    :func:`plugin_mutual_information`, or :func:`deepscope.physics.mutual_information` for a
+    bias-corrected estimate with its jackknife error)."""
     p = np.asarray(joint, dtype=np.float64)
     p = p / p.sum()
     pa, pb = p.sum(axis=1, keepdims=True), p.sum(axis=0, keepdims=True)
@@ -99,7 +101,7 @@ def plugin_mutual_information(a, b) -> float:
     _, ib = np.unique(np.asarray(b), return_inverse=True)
     table = np.zeros((ia.max() + 1, ib.max() + 1))
     np.add.at(table, (ia, ib), 1.0)
-    return mutual_information(table)
+    return table_mutual_information(table)
 
 
 def bsc_chain_information(p: float, k) -> np.ndarray:
@@ -134,7 +136,7 @@ def statistic_information(thetas, prior, n: int, statistic=None) -> float:
     table = np.zeros((joint.shape[0], inv.max() + 1))
     for t in range(joint.shape[0]):
         np.add.at(table[t], inv, joint[t])
-    return mutual_information(table)
+    return table_mutual_information(table)
 
 
 def rg_counterexample(h_visible, h_coarse, k_visible) -> dict[str, np.ndarray | float]:
