@@ -74,6 +74,7 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement, proportion_stderr
 from ..robustness import (
@@ -85,7 +86,6 @@ from ..robustness import (
     resample,
     sign_perturbation_stats,
 )
-from ._plotting import new_figure
 from ._threads import one_torch_thread
 
 EPS = float(np.finfo(np.float64).eps)

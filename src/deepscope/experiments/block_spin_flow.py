@@ -39,9 +39,9 @@ import dataclasses
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
-from ._plotting import new_figure
 
 TC = 2.269185314213022
 

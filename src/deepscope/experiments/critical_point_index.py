@@ -71,9 +71,9 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement, proportion_stderr
-from ._plotting import new_figure
 
 PAPER_GRAD_SQ_THRESHOLD = 1e-6
 """Pennington & Bahri Sec. 6: runs with ||grad L||^2 above this are discarded."""

@@ -71,10 +71,10 @@ import dataclasses
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
 from ._digits import N_CLASSES, digits_subset
-from ._plotting import new_figure
 from ._threads import one_torch_thread
 
 N_INPUTS = 64

@@ -44,9 +44,9 @@ import dataclasses
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
-from ._plotting import new_figure
 
 # K_1..K_5 from K_0 = 1, tabulated by us from the same map to 4 digits (not a published table).
 TABULATED_FLOW = (0.6625, 0.3501, 0.1137, 0.01281, 1.64e-4)

@@ -62,9 +62,9 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
-from ._plotting import new_figure
 from ._threads import one_torch_thread
 
 MODELS = ("mlp", "cnn")

@@ -41,9 +41,9 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
-from ._plotting import new_figure
 
 # Published Migdal-Kadanoff b = 2 values (Migdal 1976; Kadanoff 1976) and their last digits.
 PUBLISHED_K_STAR, PUBLISHED_NU = 0.30469, 1.338

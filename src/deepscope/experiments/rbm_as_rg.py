@@ -71,9 +71,9 @@ import dataclasses
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
-from ._plotting import new_figure
 from ._threads import one_torch_thread
 
 PAPER_L1 = 2e-4  # Mehta & Schwab 2014, Fig. 3 training

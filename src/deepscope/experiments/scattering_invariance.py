@@ -75,10 +75,10 @@ import warnings
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..harmonic import cascade, embed, gabor, relative_change, scattering_banks
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
-from ._plotting import new_figure
 from ._threads import one_torch_thread
 
 EPS = float(np.finfo(np.float64).eps)

@@ -110,10 +110,10 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..landscape import description_length, rescaling_shift
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult
-from ._plotting import new_figure
 from ._threads import one_torch_thread
 
 U64 = float(np.finfo(np.float64).eps) / 2

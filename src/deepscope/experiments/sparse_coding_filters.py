@@ -67,6 +67,7 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..harmonic import (
     anisotropy,
     dead_leaves,
@@ -82,7 +83,6 @@ from ..harmonic import (
 )
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement, proportion_stderr
-from ._plotting import new_figure
 
 
 @dataclasses.dataclass(frozen=True)

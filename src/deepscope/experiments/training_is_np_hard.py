@@ -66,9 +66,9 @@ import math
 import numpy as np
 
 from ..config import ExperimentConfig
+from ..figures import new_figure
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult, Measurement
-from ._plotting import new_figure
 
 
 @dataclasses.dataclass(frozen=True)
