@@ -96,6 +96,11 @@ def test_bert_encoder_products_and_top_eigenvalue():
     assert abs(float(res.values[0]) - top) <= 1e-8 * abs(top)
 
 
+def at(model, params):
+    """The model evaluated at ``params`` (keyword inputs), as a closure loss receives it."""
+    return lambda **kw: torch.func.functional_call(model, params, (), kw)
+
+
 def test_bert_encoder_landscape_line_is_the_loss_along_the_line():
     model = encoder()
     parts = batches()
@@ -111,6 +116,5 @@ def test_bert_encoder_landscape_line_is_the_loss_along_the_line():
         params = dict(base)
         params.update({n: base[n] + t * direction[n].reshape(base[n].shape) for n in d.names})
         with torch.no_grad():
-            want.append(float(loss(lambda **kw: torch.func.functional_call(model, params, (), kw),
-                                   whole)))
+            want.append(float(loss(at(model, params), whole)))
     np.testing.assert_allclose(res.loss, want, rtol=1e-12)

@@ -51,26 +51,16 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
-from ._lanczos import (
-    F64,
-    Products,
-    as_operator,
-    check_float,
-    check_int,
-    make_generator,
-    rademacher,
-    randn,
-)
+from ._checks import as_operator, check_float, check_int, check_quadrature
+from ._krylov import batched_lanczos, gauss_quadrature, mean_stderr, probe_moments
+from ._products import Products, make_generator, rademacher, randn
+from ._record import ResultRecord
 
 __all__ = ["SpectralDensity", "spectral_density"]
 
-_PROBES = ("rademacher", "gaussian")
-_EPS = float(torch.finfo(F64).eps)
-N_MOMENTS = 4
-
 
 @dataclass(frozen=True)
-class SpectralDensity:
+class SpectralDensity(ResultRecord):
     """SLQ quadrature per probe, the smoothed density on a grid, and spectral moments.
 
     Attributes:
@@ -93,7 +83,10 @@ class SpectralDensity:
         n_calls: batched products (``n_steps``: one per Lanczos step for all probes).
         wall_time: seconds.
         probes: the unit probes (P, n_probes) if requested, else None.
+        path: the operator's class and resolved product mode (see :mod:`._record`).
     """
+
+    _bulky = ("probes",)
 
     nodes: np.ndarray
     weights: np.ndarray
@@ -113,6 +106,7 @@ class SpectralDensity:
     n_calls: int
     wall_time: float
     probes: torch.Tensor | None = None
+    path: str | None = None
 
     def evaluate(self, x: Any, sigma: float | None = None) -> np.ndarray:
         """The smoothed density at points ``x`` (integrates to 1 over the real line)."""
@@ -163,62 +157,6 @@ def _smooth(x: np.ndarray, nodes: np.ndarray, weights: np.ndarray, sigma: float)
     return out.reshape(shape)
 
 
-def batched_lanczos(
-    A: Products, V0: torch.Tensor, n_steps: int, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Advance one Lanczos recurrence per column of ``V0`` (unit columns) together.
-
-    Each step is a single product ``A @ V`` for all columns. The recurrence runs in float64: the
-    three-term update ``w -= alpha_j v_j + beta_{j-1} v_{j-1}`` followed by one full classical
-    Gram-Schmidt pass against the stored basis (batched over probes), which keeps the basis
-    orthogonal to the precision it is stored in. The basis is stored in float64 for float64
-    operators and in float32 otherwise: for a float32 model the products carry float32 rounding
-    anyway, and reading a float32 basis halves the memory traffic that dominates
-    reorthogonalisation at large P. Returns ``alpha (n, m)`` and ``beta (n, m - 1)`` of the
-    tridiagonal matrices and ``beta_next (n,)`` (the norm of the last residual, for Ritz residual
-    bounds ``|beta_next * Y[m-1, i]|``), on the CPU.
-    """
-    P, n = V0.shape
-    dev = V0.device
-    store = F64 if A.dtype == F64 else torch.float32
-    basis = torch.empty(n, n_steps, P, dtype=store, device=dev)  # basis[p, j] = j-th vector
-    alpha = torch.zeros(n, n_steps, dtype=F64, device=dev)
-    beta = torch.zeros(n, max(n_steps - 1, 0), dtype=F64, device=dev)
-    v = V0
-    v_prev = torch.zeros_like(V0)
-    scale = 0.0
-    for j in range(n_steps):
-        basis[:, j] = v.T
-        w = A(v)  # (P, n): one batched product per step
-        scale = max(scale, float(w.norm(dim=0).max()))
-        a = (v * w).sum(dim=0)  # (n,)
-        w = w - v * a
-        if j:
-            w = w - v_prev * beta[:, j - 1]
-        B = basis[:, : j + 1]  # (n, j+1, P)
-        wt = w.T.unsqueeze(2).to(store)  # (n, P, 1)
-        c = torch.bmm(B, wt)
-        w = w - torch.bmm(B.transpose(1, 2), c).squeeze(2).T.to(F64)
-        alpha[:, j] = a + c[:, j, 0].to(F64)
-        wt = w.T  # (n, P)
-        b = wt.norm(dim=1)
-        if j == n_steps - 1:
-            beta_next = b
-            break
-        dead = b <= 64.0 * _EPS * math.sqrt(P) * scale
-        b = torch.where(dead, torch.zeros_like(b), b)
-        v_new = wt / torch.where(dead, torch.ones_like(b), b)[:, None]
-        for p in torch.nonzero(dead).flatten().tolist():  # rare: invariant Krylov space
-            x = torch.randn(P, generator=gen, dtype=F64, device=gen.device).to(dev)
-            for _ in range(2):
-                Bp = basis[p, : j + 1].to(F64)
-                x = x - Bp.T @ (Bp @ x)
-            v_new[p] = x / x.norm()
-        beta[:, j] = b
-        v_prev, v = v, v_new.T
-    return alpha.cpu(), beta.cpu(), beta_next.cpu()
-
-
 def spectral_density(
     op: Any,
     n_probes: int = 8,
@@ -256,13 +194,8 @@ def spectral_density(
     """
     t0 = time.perf_counter()
     op = as_operator(op)
-    n_probes = check_int(n_probes, "n_probes", 1)
-    n_steps = check_int(n_steps, "n_steps", 1)
+    n_probes, n_steps, probe, sigma = check_quadrature(n_probes, n_steps, probe, sigma)
     n_grid = check_int(n_grid, "n_grid", 2)
-    if probe not in _PROBES:
-        raise UserInputError(f"probe must be one of {_PROBES}, got {probe!r}")
-    if sigma is not None:
-        sigma = check_float(sigma, "sigma", 0.0, strict=True)
     A = Products(op)
     P = A.P
     n_steps = min(n_steps, P)
@@ -272,20 +205,9 @@ def spectral_density(
     else:
         V0 = randn(gen, (P, n_probes), A.device)
         V0 = V0 / V0.norm(dim=0)
-    alpha, beta, beta_next = batched_lanczos(A, V0, n_steps, gen)
-    T = torch.diag_embed(alpha) + torch.diag_embed(beta, 1) + torch.diag_embed(beta, -1)
-    theta, Y = torch.linalg.eigh(T)
-    nodes = theta.numpy()
-    weights = (Y[:, 0, :] ** 2).numpy()
-    ritz_residuals = (beta_next[:, None] * Y[:, -1, :]).abs().numpy()
-    weights = weights / weights.sum(axis=1, keepdims=True)  # sums to 1 up to rounding already
-
-    moments = np.stack([(weights * nodes**j).sum(axis=1) for j in range(1, N_MOMENTS + 1)], 1)
-    mean = moments.mean(axis=0)
-    if n_probes > 1:
-        stderr = moments.std(axis=0, ddof=1) / math.sqrt(n_probes)
-    else:
-        stderr = np.full(N_MOMENTS, np.nan)
+    nodes, weights, ritz_residuals = gauss_quadrature(*batched_lanczos(A, V0, n_steps, gen))
+    moments = probe_moments(nodes, weights)
+    mean, stderr = mean_stderr(moments)
 
     lo, hi = float(nodes.min()), float(nodes.max())
     if sigma is None:
@@ -308,5 +230,5 @@ def spectral_density(
         moments_mean=mean,
         moments_stderr=stderr, spectral_range=(lo, hi), n_probes=n_probes, n_steps=n_steps,
         probe=probe, n_matvecs=A.count, n_calls=A.calls, wall_time=time.perf_counter() - t0,
-        probes=V0 if return_probes else None,
+        probes=V0 if return_probes else None, path=A.path,
     )

@@ -46,208 +46,28 @@ References:
 from __future__ import annotations
 
 import math
-import operator
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import UserInputError
-from ._base import DenseOperator
+from ._checks import as_operator, check_choice, check_float, check_int
+from ._krylov import dead_threshold, orthonormalize_block
+from ._products import F64, Products, make_generator, randn
+from ._record import ResultRecord
 
 __all__ = ["EigenResult", "eigenvalues"]
 
-F64 = torch.float64
-_EPS = float(torch.finfo(F64).eps)
 _WHICH = ("largest", "smallest", "both")
-_DENSE_CHUNK = 256
-
-
-# --------------------------------------------------------------------------- shared helpers
-# (also used by trace.py, density.py and index.py)
-
-
-def as_operator(op: Any) -> Any:
-    """Validate a square operator; a torch tensor or numpy matrix is wrapped in DenseOperator."""
-    if isinstance(op, (torch.Tensor, np.ndarray)):
-        return DenseOperator(op)
-    shape = getattr(op, "shape", None)
-    try:
-        shape = tuple(int(s) for s in shape)  # type: ignore[union-attr]
-    except TypeError:
-        raise UserInputError(
-            f"expected a curvature operator with .shape and @, got {type(op).__name__}"
-        ) from None
-    if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 1:
-        raise UserInputError(f"operator must be square (P, P) with P >= 1, got shape {shape}")
-    if not hasattr(op, "__matmul__"):
-        raise UserInputError(f"operator {type(op).__name__} does not support @")
-    return op
-
-
-def check_int(x: Any, name: str, minimum: int = 1) -> int:
-    """An integer >= minimum (bools rejected), else a one-line UserInputError."""
-    try:
-        val = operator.index(x)
-    except TypeError:
-        val = None
-    if val is None or isinstance(x, bool) or val < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}, got {x!r}")
-    return int(val)
-
-
-def check_float(x: Any, name: str, minimum: float = 0.0, strict: bool = False) -> float:
-    """A finite float >= minimum (> minimum when strict), else a one-line UserInputError."""
-    try:
-        val = float(x)
-    except (TypeError, ValueError):
-        val = float("nan")
-    if isinstance(x, bool) or not math.isfinite(val) or val < minimum or (
-        strict and val == minimum
-    ):
-        op = ">" if strict else ">="
-        raise UserInputError(f"{name} must be a finite number {op} {minimum}, got {x!r}")
-    return val
-
-
-def make_generator(seed: int | torch.Generator, device: torch.device) -> torch.Generator:
-    """The generator for all randomness of one call: a given Generator, or one seeded by int."""
-    if isinstance(seed, torch.Generator):
-        return seed
-    s = check_int(seed, "seed", minimum=0)
-    gen = torch.Generator(device=device if device.type != "meta" else "cpu")
-    gen.manual_seed(s)
-    return gen
-
-
-def randn(gen: torch.Generator, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """Standard normal float64 tensor drawn from ``gen``, placed on ``device``."""
-    return torch.randn(shape, generator=gen, dtype=F64, device=gen.device).to(device)
-
-
-def rademacher(gen: torch.Generator, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """Independent +-1 entries (float64) drawn from ``gen``, placed on ``device``."""
-    bits = torch.randint(0, 2, shape, generator=gen, device=gen.device, dtype=F64)
-    return (2.0 * bits - 1.0).to(device)
-
-
-class Products:
-    """Counts and checks products with an operator; returns float64 on the operator's device."""
-
-    def __init__(self, op: Any):
-        self.op = op
-        self.P = int(op.shape[0])
-        self.device = torch.device(getattr(op, "device", "cpu"))
-        self.dtype = getattr(op, "dtype", F64)
-        self.count = 0  # single-vector products (a P x k product counts k)
-        self.calls = 0  # batched passes
-
-    def __call__(self, V: torch.Tensor) -> torch.Tensor:
-        out = self.op @ V.to(device=self.device, dtype=self.dtype)
-        out = torch.as_tensor(out)
-        if tuple(out.shape) != tuple(V.shape):
-            raise UserInputError(
-                f"operator returned shape {tuple(out.shape)} for input {tuple(V.shape)}"
-            )
-        out = out.to(device=self.device, dtype=F64)
-        self.count += V.shape[1] if V.ndim == 2 else 1
-        self.calls += 1
-        if not bool(torch.isfinite(out).all()):
-            raise UserInputError(
-                f"operator product is not finite (NaN or inf) after {self.count} products; "
-                "check the model, data and loss"
-            )
-        return out
-
-    def dense(self) -> torch.Tensor:
-        """The symmetrised float64 matrix from P products with identity columns (in chunks)."""
-        P = self.P
-        cols = []
-        for start in range(0, P, _DENSE_CHUNK):
-            stop = min(P, start + _DENSE_CHUNK)
-            E = torch.zeros(P, stop - start, dtype=F64, device=self.device)
-            E[torch.arange(start, stop), torch.arange(stop - start)] = 1.0
-            cols.append(self(E))
-        M = torch.cat(cols, dim=1)
-        return 0.5 * (M + M.T)
-
-
-def _random_orthonormal(basis: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """A random unit vector orthogonal to the columns of ``basis`` (which must not span R^P)."""
-    P = basis.shape[0]
-    for _ in range(5):
-        x = randn(gen, (P,), basis.device)
-        for _ in range(2):
-            x = x - basis @ (basis.T @ x)
-        nrm = float(x.norm())
-        if nrm > 1e-8:
-            return x / nrm
-    raise RuntimeError("could not find a vector orthogonal to the basis (basis spans R^P)")
-
-
-def orthonormalize_block(
-    V: torch.Tensor, W: torch.Tensor, thresh: float, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Orthonormalise the block ``W`` against the orthonormal ``V`` and within itself.
-
-    Returns ``(Q, C, R)`` with ``W = V C + Q R``, ``Q^T Q = I``, ``V^T Q = 0`` (to rounding) and
-    ``R`` upper triangular. Classical Gram-Schmidt against ``V`` is applied twice; a column whose
-    remaining norm is ``<= thresh`` is dead (invariant subspace): its row of ``R`` is zero and its
-    column of ``Q`` is a random unit vector orthogonal to everything before it.
-    """
-    C = V.T @ W
-    W = W - V @ C
-    C2 = V.T @ W
-    W = W - V @ C2
-    C = C + C2
-    b = W.shape[1]
-    if b == 0:
-        return W, C, W.new_zeros(0, 0)
-    Q, R = torch.linalg.qr(W)
-    if bool((R.diagonal().abs() > thresh).all()):
-        # One more projection restores V^T Q = 0 when R is ill-conditioned; keep W = V C + Q R.
-        D = V.T @ Q
-        Q = Q - V @ D
-        C = C + D @ R
-        Q2, R2 = torch.linalg.qr(Q)
-        return Q2, C, R2 @ R
-    # Slow path (rare): column by column, replacing dead directions by random ones.
-    m = V.shape[1]
-    Q = torch.empty_like(W)
-    R = W.new_zeros(b, b)
-    for j in range(b):
-        w = W[:, j].clone()
-        basis = torch.cat([V, Q[:, :j]], dim=1)
-        after = float(w.norm())
-        for _ in range(3):
-            before = after
-            c = basis.T @ w
-            w = w - basis @ c
-            C[:, j] += c[:m]
-            R[:j, j] += c[m:]
-            after = float(w.norm())
-            if after > 0.7 * before:
-                break
-        if after > thresh:
-            Q[:, j] = w / after
-            R[j, j] = after
-        else:
-            Q[:, j] = _random_orthonormal(basis, gen)
-    return Q, C, R
-
-
-def _dead_threshold(P: int, scale: float) -> float:
-    """Norm below which a new Krylov direction counts as zero (an invariant subspace)."""
-    return 64.0 * _EPS * math.sqrt(P) * scale
 
 
 # --------------------------------------------------------------------------- result
 
 
 @dataclass(frozen=True)
-class EigenResult:
+class EigenResult(ResultRecord):
     """Extreme eigenpairs with their true residuals.
 
     Attributes:
@@ -267,7 +87,10 @@ class EigenResult:
         norm_estimate: lower bound on ``||A||_2`` (largest ``|theta|`` or ``||A x||`` seen).
         n_restarts: Krylov-Schur restarts.
         method: ``"krylov-schur"`` or ``"dense"`` (small P).
+        path: the operator's class and resolved product mode (see :mod:`._record`).
     """
+
+    _bulky = ("vectors",)
 
     values: torch.Tensor
     vectors: torch.Tensor
@@ -282,6 +105,7 @@ class EigenResult:
     n_restarts: int
     method: str
     block_size: int
+    path: str | None = None
 
     @property
     def k(self) -> int:
@@ -303,7 +127,7 @@ class EigenResult:
         return EigenResult(
             self.values[sl], self.vectors[:, sl], self.residuals[sl], self.converged[sl],
             self.n_matvecs, self.wall_time, self.n_iter, which, self.tol, self.norm_estimate,
-            self.n_restarts, self.method, self.block_size,
+            self.n_restarts, self.method, self.block_size, self.path,
         )
 
     @property
@@ -385,7 +209,7 @@ def _krylov_schur(
     while True:
         AX = A(V[:, n : n + b])
         scale = max(scale, float(AX.norm(dim=0).max()))
-        Q, C, R = orthonormalize_block(V[:, : n + b], AX, _dead_threshold(P, scale), gen)
+        Q, C, R = orthonormalize_block(V[:, : n + b], AX, dead_threshold(P, scale), gen)
         H[: n + b, n : n + b] = C.cpu()
         H[n + b : n + 2 * b, n : n + b] = R.cpu()
         V[:, n + b : n + 2 * b] = Q
@@ -498,8 +322,7 @@ def eigenvalues(
     t0 = time.perf_counter()
     op = as_operator(op)
     k = check_int(k, "k", 1)
-    if which not in _WHICH:
-        raise UserInputError(f"which must be one of {_WHICH}, got {which!r}")
+    which = check_choice(which, "which", _WHICH)
     tol = check_float(tol, "tol", 0.0)
     A = Products(op)
     P = A.P
@@ -539,5 +362,5 @@ def eigenvalues(
     return EigenResult(
         values=lam, vectors=X, residuals=res, converged=ok, n_matvecs=A.count,
         wall_time=time.perf_counter() - t0, n_iter=steps, which=which, tol=tol,
-        norm_estimate=scale, n_restarts=restarts, method=method, block_size=b,
+        norm_estimate=scale, n_restarts=restarts, method=method, block_size=b, path=A.path,
     )
