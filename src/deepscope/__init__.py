@@ -40,6 +40,7 @@ _LAZY = {
     "harmonic",
     "robustness",
     "problem",
+    "token_loss",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -163,9 +163,14 @@ def loss_terms(loss_fn: Callable, closure: bool, batch: Any) -> float:
       ``target.numel() / target.shape[1]``.
     - element-wise losses (``MSELoss``, ``L1Loss``, ``SmoothL1Loss``, ``HuberLoss``, ``BCELoss``,
       ``BCEWithLogitsLoss``, ``SoftMarginLoss``, ``PoissonNLLLoss``): ``target.numel()``.
-    - ``KLDivLoss(reduction="mean")``: ``target.numel()``; any other callable or a closure: the
-      samples (the leading dimension), see ``batch_weights`` to say otherwise.
+    - ``KLDivLoss(reduction="mean")``: ``target.numel()``.
+    - a closure with a ``terms(batch)`` method (e.g.
+      :class:`deepscope.token_loss.TokenCrossEntropy`): what it returns.
+    - any other callable or closure: the samples (the leading dimension); ``batch_weights`` says
+      otherwise.
     """
+    if closure and callable(getattr(loss_fn, "terms", None)):  # a loss that counts its terms
+        return float(loss_fn.terms(batch))
     target = None
     if not closure and isinstance(batch, (tuple, list)) and len(batch) > 1:
         target = batch[1]
