@@ -119,7 +119,8 @@ def test_auto_mode_picks_a_mode_and_agrees():
     model = make_model(cnn)
     batches = image_batches()
     op = HessianOperator(model, "mse", batches)
-    assert op.mode in MODES and op.batched_mode in MODES and set(op.mode_timings) == set(MODES)
+    # Softplus is outside the R-operator and there is no attention: double backward
+    assert op.mode == op.batched_mode == "reverse-over-reverse"
     dense = HessianOperator(model, "mse", batches, mode=MODES[0]).to_dense()
     assert_matches(op, dense)
 
@@ -464,7 +465,7 @@ def test_pearlmutter_refused_where_not_covered():
     with pytest.raises(UserInputError, match="pearlmutter"):  # a parameter subset
         HessianOperator(mlp, "ce", classification_batches(), params="2.*", mode="pearlmutter")
     auto = HessianOperator(mlp, "ce", classification_batches())
-    assert "pearlmutter" in auto.mode_timings
+    assert auto.mode == "pearlmutter"
 
 
 def _conv_cases():

@@ -4,14 +4,18 @@ Operators (each ``Op(model, loss_fn, data, params=None, bn="eval", ...)``; ``op 
 vector of length P, ``op @ V`` for a P x k matrix in one batched pass, ``op.shape``,
 ``op.to_dense()``, ``op.to_scipy()``):
 
-- :class:`HessianOperator`: the exact Hessian (forward-over-reverse or double backward).
+- :class:`HessianOperator`: the exact Hessian (R-operator, double backward with or without a
+  kept graph, or forward-over-reverse; ``mode="auto"`` picks by the model's structure).
 - :class:`GGNOperator`: the generalised Gauss-Newton matrix ``J^T H_L J``.
 - :class:`EmpiricalFisherOperator`: ``(1/N) sum_i g_i g_i^T``.
 - :class:`GaussNewtonResidualOperator`: ``R = H - G``; :func:`gauss_newton_decomposition`.
 - :class:`SubspaceOperator`, :class:`BlockDiagonalOperator`: per-layer blocks.
 - :class:`DenseOperator`: a matrix behind the same protocol.
 
-Solvers (each result carries ``n_matvecs``, wall time and its uncertainty):
+Every operator has ``.mode`` (its resolved product mode) and ``.path`` (``"<class>:<mode>"``).
+
+Solvers (each result carries ``n_matvecs``, wall time, its uncertainty and the operator's
+``path``; ``result.to_dict()`` is its JSON-ready form):
 
 - :func:`eigenvalues`: Lanczos with full reorthogonalisation in float64, restarted for top-k,
   every pair checked by its true residual.

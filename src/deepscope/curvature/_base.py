@@ -30,7 +30,14 @@ class CurvatureLinearOperator:
         dtype: the torch dtype of products.
         device: the torch device of products.
         n_matvecs: number of single-vector products applied so far (a ``P x k`` product counts k).
+        mode: how a product is computed (the resolved product mode of a model operator, e.g.
+            ``"pearlmutter"``; ``"dense"`` for a matrix in memory).
+        path: ``"<class>:<mode>"``, the algorithm behind a product, which every solver's result
+            records.
     """
+
+    #: how a product is computed (subclasses with several ways set the one they resolved)
+    mode: str = "matmat"
 
     def __init__(self, size: int, dtype: torch.dtype, device: torch.device | str = "cpu"):
         self._size = int(size)
@@ -41,6 +48,11 @@ class CurvatureLinearOperator:
     @property
     def shape(self) -> tuple[int, int]:
         return (self._size, self._size)
+
+    @property
+    def path(self) -> str:
+        """The algorithm behind a product: ``"<class>:<mode>"``."""
+        return f"{type(self).__name__}:{self.mode}"
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -103,6 +115,8 @@ class CurvatureLinearOperator:
 class DenseOperator(CurvatureLinearOperator):
     """A symmetric matrix held in memory, behind the operator protocol (tests, small models)."""
 
+    mode = "dense"
+
     def __init__(self, matrix: torch.Tensor | np.ndarray):
         M = torch.as_tensor(matrix)
         if M.ndim != 2 or M.shape[0] != M.shape[1]:
@@ -119,6 +133,8 @@ class DenseOperator(CurvatureLinearOperator):
 class ScaledSumOperator(CurvatureLinearOperator):
     """``sum_i c_i A_i`` for operators of equal shape (e.g. the residual H - G)."""
 
+    mode = "sum"
+
     def __init__(self, terms: list[tuple[float, CurvatureLinearOperator]]):
         if not terms:
             raise ValueError("need at least one term")
@@ -127,6 +143,12 @@ class ScaledSumOperator(CurvatureLinearOperator):
             raise UserInputError("operators in a sum must have the same shape")
         super().__init__(size, terms[0][1].dtype, terms[0][1].device)
         self.terms = terms
+
+    @property
+    def path(self) -> str:
+        inner = ", ".join(f"{coef:g} * {getattr(op, 'path', type(op).__name__)}"
+                          for coef, op in self.terms)
+        return f"{type(self).__name__}({inner})"
 
     def _matmat(self, V: torch.Tensor) -> torch.Tensor:
         out = None

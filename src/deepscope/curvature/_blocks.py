@@ -39,7 +39,21 @@ def _indices(op, names: Sequence[str]) -> torch.Tensor:
     return torch.cat([torch.arange(*offsets[n]) for n in names])
 
 
-class SubspaceOperator(CurvatureLinearOperator):
+class _BlockOf(CurvatureLinearOperator):
+    """Products through a base operator: its mode, and a path that names it."""
+
+    base: CurvatureLinearOperator
+
+    @property
+    def mode(self) -> str:  # type: ignore[override]
+        return getattr(self.base, "mode", "matmat")
+
+    @property
+    def path(self) -> str:
+        return f"{type(self).__name__}({getattr(self.base, 'path', type(self.base).__name__)})"
+
+
+class SubspaceOperator(_BlockOf):
     """The block of ``op`` on the parameters ``names`` (flat order: as in ``op``)."""
 
     def __init__(self, op: CurvatureLinearOperator, names: Sequence[str]):
@@ -54,7 +68,7 @@ class SubspaceOperator(CurvatureLinearOperator):
         return (self.base @ full)[self.index]
 
 
-class BlockDiagonalOperator(CurvatureLinearOperator):
+class BlockDiagonalOperator(_BlockOf):
     """``diag(H_11, ..., H_gg)`` over parameter groups, in one batched product per call."""
 
     def __init__(self, op: CurvatureLinearOperator, groups: dict[str, list[str]] | None = None):

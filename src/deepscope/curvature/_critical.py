@@ -51,8 +51,10 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from ..errors import UserInputError
 from ..problem import Problem
 from ._base import CurvatureLinearOperator
+from ._checks import check_float, check_int
 from ._index import HessianIndex, hessian_index
-from ._lanczos import check_float, check_int, eigenvalues
+from ._lanczos import eigenvalues
+from ._record import ResultRecord
 
 __all__ = ["CriticalPoint", "LossFunction", "find_critical_point"]
 
@@ -65,6 +67,8 @@ class LossFunction(CurvatureLinearOperator):
     ``value(theta)``, ``grad(theta)``, ``hvp(theta, V)``; as an operator, ``self @ V`` is the
     Hessian at the current point ``self.theta`` (set with :meth:`at`). Float64 throughout.
     """
+
+    mode = "forward-over-reverse"
 
     def __init__(self, model: torch.nn.Module, loss_fn: Any, data: Any, params: Any = None,
                  loss_form: str = "auto"):
@@ -128,7 +132,7 @@ class LossFunction(CurvatureLinearOperator):
 
 
 @dataclass(frozen=True)
-class CriticalPoint:
+class CriticalPoint(ResultRecord):
     """A point where the gradient (nearly) vanishes, with its Hessian index.
 
     Attributes:
@@ -144,7 +148,10 @@ class CriticalPoint:
         method: the linear solver used, ``"dense"`` or ``"cg"``.
         history: ``||grad L||`` after each iteration (the start first).
         wall_time: seconds.
+        path: the Hessian products' class and mode (see :mod:`._record`).
     """
+
+    _bulky = ("point", "state")
 
     point: torch.Tensor
     state: dict[str, torch.Tensor]
@@ -158,6 +165,7 @@ class CriticalPoint:
     method: str
     history: np.ndarray = field(repr=False)
     wall_time: float = 0.0
+    path: str | None = None
 
 
 def _cg(apply, b: torch.Tensor, tol: float, max_iter: int) -> torch.Tensor:
@@ -296,4 +304,5 @@ def find_critical_point(
         loss=f.value(theta), grad_norm=grad_norm, converged=grad_norm <= gtol, iterations=it,
         n_matvecs=int(f.n_matvecs), index=idx, lowest_eigenvalues=np.asarray(lowest),
         method=method, history=np.asarray(history), wall_time=time.perf_counter() - t0,
+        path=f.path,
     )

@@ -21,9 +21,14 @@ class GaussNewtonDecomposition(NamedTuple):
 
 
 def gauss_newton_decomposition(model, loss_fn, data, **kwargs: Any) -> GaussNewtonDecomposition:
-    """Build H, G and R = H - G for the same model, loss, data and options."""
+    """Build H, G and R = H - G for the same model, loss, data and options.
+
+    The three share one :class:`~deepscope.problem.Problem` (one model copy, one pass over the
+    data for the loss): G and R are built with :meth:`~HessianOperator.sharing` from H. ``mode``
+    applies to H and R (R's ``auto`` never picks the R-operator: R is not a loss's Hessian).
+    """
     mode = kwargs.pop("mode", "auto")
     H = HessianOperator(model, loss_fn, data, mode=mode, **kwargs)
-    G = GGNOperator(model, loss_fn, data, **kwargs)
-    R = GaussNewtonResidualOperator(model, loss_fn, data, mode=mode, **kwargs)
+    G = GGNOperator.sharing(H)
+    R = GaussNewtonResidualOperator.sharing(H, mode=mode)
     return GaussNewtonDecomposition(H, G, R)

@@ -61,15 +61,11 @@ from torch import nn
 
 from ..errors import UserInputError
 from ..problem import Problem, select_parameters
-from ._lanczos import (
-    Products,
-    as_operator,
-    check_int,
-    make_generator,
-    orthonormalize_block,
-    rademacher,
-    randn,
-)
+from ._checks import as_operator, check_choice, check_int
+from ._krylov import orthonormalize_block
+from ._output_hessian import loss_scale, softmax_hessian_factor
+from ._products import Products, make_generator, rademacher, randn
+from ._record import ResultRecord
 
 __all__ = ["DiagonalEstimate", "diagonal", "ggn_diagonal"]
 
@@ -77,7 +73,7 @@ _METHODS = ("hutchinson", "deflated")
 
 
 @dataclass(frozen=True)
-class DiagonalEstimate:
+class DiagonalEstimate(ResultRecord):
     """An estimate of ``diag(A)`` with a standard error per entry.
 
     Attributes:
@@ -91,6 +87,7 @@ class DiagonalEstimate:
         rank: columns of the deflation basis ``Q`` (0 for Hutchinson).
         exact_part: float64 (P,) the deterministic part ``rowsum(Q*B) + rowsum((Pi B)*Q)``
             (zeros for Hutchinson).
+        path: the operator's class and resolved product mode (see :mod:`._record`).
     """
 
     values: torch.Tensor
@@ -101,6 +98,7 @@ class DiagonalEstimate:
     method: str
     rank: int
     exact_part: torch.Tensor
+    path: str | None = None
 
     def interval(self, z: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
         """``(values - z * stderr, values + z * stderr)`` per entry."""
@@ -178,8 +176,7 @@ def diagonal(
     """
     t0 = time.perf_counter()
     op = as_operator(op)
-    if method not in _METHODS:
-        raise UserInputError(f"method must be one of {_METHODS}, got {method!r}")
+    method = check_choice(method, "method", _METHODS)
     batch = check_int(batch, "batch", 1)
     A = Products(op)
     P, dev = A.P, A.device
@@ -218,7 +215,7 @@ def diagonal(
     return DiagonalEstimate(
         values=(exact + mean).cpu(), stderr=stderr.cpu(), n_matvecs=A.count, n_probes=n,
         wall_time=time.perf_counter() - t0, method=method, rank=int(Q.shape[1]),
-        exact_part=exact.cpu(),
+        exact_part=exact.cpu(), path=A.path,
     )
 
 
@@ -276,12 +273,7 @@ def _output_factor(kind: str, out: torch.Tensor, y: torch.Tensor, scale: float) 
     if kind == "ce":
         if y.ndim != 1 or y.is_floating_point() or bool(((y < 0) | (y >= C)).any()):
             raise UserInputError("cross-entropy needs integer class labels in [0, C) of shape (N,)")
-        p = torch.softmax(out, dim=-1)
-        sq = p.sqrt()
-        eye = torch.eye(C, dtype=out.dtype, device=out.device)
-        # row c: sqrt(p_c) (e_c - p)
-        S = sq[:, :, None] * (eye[None] - p[:, None, :])
-        return math.sqrt(scale) * S
+        return math.sqrt(scale) * softmax_hessian_factor(torch.softmax(out, dim=-1))
     if tuple(y.shape) != tuple(out.shape):
         raise UserInputError("MSE needs targets of the output's shape")
     eye = torch.eye(C, dtype=out.dtype, device=out.device)
@@ -359,11 +351,7 @@ def ggn_diagonal(
                     tape.append((layer, h, None))
                     out = layer(h)
                 h = out
-            n = h.shape[0]
-            if problem.loss_kind == "ce":
-                scale = (1.0 / n if problem.reduction == "mean" else 1.0) * w
-            else:
-                scale = (2.0 / h.numel() if problem.reduction == "mean" else 2.0) * w
+            scale = loss_scale(problem.loss_kind, problem.reduction, h) * w
             delta = _output_factor(problem.loss_kind, h, y, scale)  # (n, c, C)
             for layer, h_in, h_out in reversed(tape):
                 if type(layer) is nn.Linear:

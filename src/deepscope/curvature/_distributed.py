@@ -8,7 +8,8 @@ the batches and the operator is the curvature of the loss over the union of the 
 
 - at construction the global counts (loss terms ``T``, samples ``N``) are all-reduced once and
   each local batch b weighs ``t_b / T`` (1 for sum reductions); the loss value is all-reduced
-  once, and with ``mode="auto"`` the Hessian-vector mode timed on rank 0 is used everywhere;
+  once, and with ``mode="auto"`` the Hessian-vector mode rank 0 picks (from the model's
+  structure and its shard's first batch) is used everywhere;
 - every product ``A V`` is the local weighted product ``sum_{b in shard} w_b A_b V`` followed by
   ONE ``all_reduce(SUM)`` of the ``(k, P)`` result, so every rank holds the same product;
 - the solvers (``eigenvalues``, ``trace``, ``spectral_density``, ``bulk_and_outliers``,
@@ -221,8 +222,10 @@ class DataParallel:
         return buf[:n].reshape(k, P)
 
     # ---------------------------------------------------------------- operator set-up
-    def setup(self, make_problem: Callable[[], Any], check_determinism: bool) -> tuple[Any, float]:
-        """Build this rank's problem, make its batch weights global, return it and the loss.
+    def setup(self, make_problem: Callable[[], Any],
+              evaluate: Callable[[Any], float]) -> tuple[Any, float]:
+        """Build this rank's problem, make its batch weights global, return it and the loss
+        (``evaluate(problem)`` on every rank, summed).
 
         Two all-reduces (the counts, the loss) plus the failure flags of each local step.
         """
@@ -231,12 +234,12 @@ class DataParallel:
         problem.n_terms, problem.n_samples = n_terms, int(round(n_samples))
         if problem.reduction == "mean":
             problem.weights = [t / n_terms for t in problem.terms]
-        local = self.run(problem.check if check_determinism else lambda: float(problem.loss()))
+        local = self.run(lambda: evaluate(problem))
         (loss,) = self.all_sum([local])
         return problem, loss
 
     def agree_on(self, choose: Callable[[], Sequence[str]], names: Sequence[str]) -> list[str]:
-        """Run ``choose()`` (e.g. timing-based) on every rank and keep rank 0's choice."""
+        """Run ``choose()`` on every rank (on its own shard) and keep rank 0's choice."""
         picked = self.run(choose)
         index = self.from_rank0([list(names).index(p) for p in picked])
         return [names[int(i)] for i in index]

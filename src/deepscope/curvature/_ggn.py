@@ -20,32 +20,20 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from ._hessian import ModelCurvatureOperator
-
-
-def output_hessian_product(kind: str | None, loss_fn: Callable, reduction: str,
-                           out: torch.Tensor, target: Any, U: torch.Tensor) -> torch.Tensor:
-    """``H_L u`` for k output-space vectors ``U`` of shape ``(k, *out.shape)``."""
-    if kind == "ce" and out.ndim == 2:
-        scale = 1.0 / out.shape[0] if reduction == "mean" else 1.0
-        p = torch.softmax(out, dim=-1)
-        return scale * (p * U - p * (p * U).sum(dim=-1, keepdim=True))
-    if kind == "mse":
-        scale = 2.0 / out.numel() if reduction == "mean" else 2.0
-        return scale * U
-    grad_z = torch.func.grad(lambda z: loss_fn(z, target))
-    return torch.func.vmap(lambda u: torch.func.jvp(grad_z, (out,), (u,))[1])(U)
+from ._output_hessian import output_hessian_product
 
 
 class _OutputSpaceOperator(ModelCurvatureOperator):
     """Shared pieces: J V by forward mode, J^T W by reverse mode, batched over k vectors."""
 
     needs_output_loss = True
+    #: J V by forward mode, H_L (analytic for "ce"/"mse", else autodiff), J^T W by reverse mode
+    mode = "jvp-vjp"
 
     def _jacobian_products(self, batch: Any, V: dict[str, torch.Tensor]):
         problem = self.problem

@@ -1,29 +1,27 @@
 """The Hessian of a model's loss as a matrix-free operator, and the Gauss-Newton residual.
 
 ``HessianOperator(model, loss_fn, data) @ v`` is the exact Hessian-vector product of the loss over
-all samples (batches weighted by their numbers of loss terms), computed by automatic
-differentiation: forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``, many vectors at
-once with ``vmap``) or reverse-over-reverse (double backward, the graph built once per batch and
-reused for every vector). ``mode="auto"`` times both on the first batch and keeps the faster.
-
-On models with attention layers a third mode is offered, ``"retained-graph"``: double backward
-whose first-order graph (the forward pass and the gradient with ``create_graph=True``) is built
-once per batch and KEPT across products, since the parameters and the data of an operator never
-change. A product is then only the second backward, the same operations as in
-``"reverse-over-reverse"`` (the same numbers, bit for bit), without the forward pass and the
-gradient it repeats: on a 2-layer GPT-2 and a 2-layer ``nn.MultiheadAttention`` classifier
-(float32, CPU) 1.8-2.1 gradient times instead of 2.8-3.2 (see
-``benchmarks/bench_transformer_hvp.py``). The kept graphs hold every batch's activations and
-first-order intermediates: ``auto`` offers the mode only when the model has an attention module
-and the graphs of all batches, extrapolated from the first one, fit in
-:data:`RETAINED_GRAPH_BYTES`; ``self.retained_graph_bytes`` records the estimate. Models without
-attention (MLPs, CNNs) never see this mode unless it is asked for by name.
+all samples (batches weighted by their numbers of loss terms). Four product modes
+(:mod:`._autodiff`, :mod:`._rop`): ``"forward-over-reverse"`` (``torch.func.jvp`` of
+``torch.func.grad``, many vectors at once with ``vmap``), ``"reverse-over-reverse"`` (double
+backward, the graph built once per batch and reused for every vector), ``"retained-graph"`` (the
+same double backward on a first-order graph built once per batch and KEPT across products: the
+same numbers bit for bit, without repeating the forward pass and the gradient; it holds every
+batch's activations) and ``"pearlmutter"`` (the R-operator of sequential networks).
+``mode="auto"`` picks one from the model's structure, never by timing (:mod:`._paths`), so
+repeated constructions make the same products to the last bit; ``op.mode`` is the resolved mode
+and every solver's result records it (``path``).
 
 Every product runs with the math backend of ``scaled_dot_product_attention`` selected and the
 fused fast path of ``nn.MultiheadAttention`` off (:func:`differentiable_attention`): the fused
 kernels have neither forward-mode AD nor a double backward, so attention layers
 (``nn.MultiheadAttention``, Hugging Face models) work in every mode. Models without attention are
 unaffected.
+
+Construction is one pass over the data (the loss value, refused when not finite) plus a few
+evaluations on the first samples of the first batch (determinism, the support trials of
+``auto``; :mod:`._trial`); the model is copied once per :class:`Problem`, and
+:meth:`ModelCurvatureOperator.sharing` builds further operators on the same one.
 
 References:
     Pearlmutter, 'Fast exact multiplication by the Hessian', Neural Comput. 6:147 (1994).
@@ -33,9 +31,7 @@ References:
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -44,149 +40,28 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from ..errors import UserInputError
 from ..problem import Problem
+from ._autodiff import (
+    HVP,
+    RetainedGraph,
+    ScalarFn,
+    differentiable_attention,
+    saved_bytes,
+)
 from ._base import CurvatureLinearOperator
 from ._distributed import DataParallel
+from ._paths import RETAINED_GRAPH_BYTES, choose_mode
 from ._rop import SequentialROperator
+from ._trial import checked_loss
+
+__all__ = ["GaussNewtonResidualOperator", "HessianOperator", "ModelCurvatureOperator",
+           "RETAINED_GRAPH_BYTES", "differentiable_attention"]
 
 MODES = ("auto", "forward-over-reverse", "reverse-over-reverse", "pearlmutter", "retained-graph")
-#: the most bytes the kept first-order graphs of all batches may hold for ``auto`` to offer the
-#: ``"retained-graph"`` mode (an estimate from the tensors the first batch's graph saves)
-RETAINED_GRAPH_BYTES = 1 << 30
 #: vectors per R-operator pass; larger blocks are split (see HessianOperator._product_with)
 ROP_BLOCK = 4
 _MODE_ALIASES = {"fwd": "forward-over-reverse", "rev": "reverse-over-reverse",
                  "forward": "forward-over-reverse", "reverse": "reverse-over-reverse",
                  "rop": "pearlmutter", "retained": "retained-graph"}
-
-ScalarFn = Callable[[dict[str, torch.Tensor], tuple[torch.Tensor, ...]], torch.Tensor]
-
-
-def hvp_forward_over_reverse(fn: ScalarFn, p0: dict[str, torch.Tensor],
-                             V: dict[str, torch.Tensor],
-                             aux: tuple[torch.Tensor, ...] = ()) -> dict[str, torch.Tensor]:
-    """Products of the Hessian of ``fn(p, aux)`` at ``p0`` with k vectors (leading dim of ``V``).
-
-    The floating tensors ``aux`` (inputs, targets) enter as primals with zero tangents: some
-    backward formulas (MSE, softplus) write into the tangent of a tensor that has none, which
-    forward-mode AD refuses for its immutable zero tangents.
-    """
-    grad_fn = torch.func.grad(fn)
-    zeros = tuple(torch.zeros_like(a) for a in aux)
-
-    def one(v: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return torch.func.jvp(grad_fn, (p0, aux), (v, zeros))[1]
-
-    k = next(iter(V.values())).shape[0]
-    if k == 1:
-        return {n: t.unsqueeze(0) for n, t in one({n: t[0] for n, t in V.items()}).items()}
-    return torch.func.vmap(one)(V)
-
-
-def hvp_reverse_over_reverse(fn: ScalarFn, p0: dict[str, torch.Tensor],
-                             V: dict[str, torch.Tensor],
-                             aux: tuple[torch.Tensor, ...] = ()) -> dict[str, torch.Tensor]:
-    """The same products by double backward; the first-order graph is shared by all vectors."""
-    names = list(p0)
-    leaves = [p0[n].detach().requires_grad_(True) for n in names]
-    k = next(iter(V.values())).shape[0]
-    with torch.enable_grad():
-        value = fn(dict(zip(names, leaves)), aux)
-        grads = (
-            torch.autograd.grad(value, leaves, create_graph=True, allow_unused=True,
-                                materialize_grads=True)
-            if value.requires_grad else ()
-        )
-        active = [i for i, g in enumerate(grads) if g.requires_grad]
-        if not active:
-            return {n: torch.zeros_like(V[n]) for n in names}
-        columns = []
-        for j in range(k):
-            columns.append(torch.autograd.grad(
-                [grads[i] for i in active], leaves,
-                grad_outputs=[V[names[i]][j] for i in active],
-                retain_graph=j < k - 1, allow_unused=True, materialize_grads=True,
-            ))
-    return {n: torch.stack([col[i] for col in columns]) for i, n in enumerate(names)}
-
-
-_HVP = {"forward-over-reverse": hvp_forward_over_reverse,
-        "reverse-over-reverse": hvp_reverse_over_reverse}
-
-
-class RetainedGraph:
-    """The first-order graph of one batch, built once; each product is one more backward.
-
-    ``hvp`` runs the second backward of :func:`hvp_reverse_over_reverse` on the kept graph
-    (``retain_graph=True``), so its products equal that function's bit for bit.
-    """
-
-    def __init__(self, fn: ScalarFn, p0: dict[str, torch.Tensor],
-                 aux: tuple[torch.Tensor, ...] = ()):
-        self.names = list(p0)
-        self.leaves = [p0[n].detach().requires_grad_(True) for n in self.names]
-        with torch.enable_grad():
-            value = fn(dict(zip(self.names, self.leaves)), aux)
-            grads = (
-                torch.autograd.grad(value, self.leaves, create_graph=True, allow_unused=True,
-                                    materialize_grads=True)
-                if value.requires_grad else ()
-            )
-        self.active = [i for i, g in enumerate(grads) if g.requires_grad]
-        self.grads = [grads[i] for i in self.active]
-
-    def hvp(self, V: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        names = self.names
-        if not self.active:
-            return {n: torch.zeros_like(V[n]) for n in names}
-        k = next(iter(V.values())).shape[0]
-        with torch.enable_grad():
-            columns = [torch.autograd.grad(
-                self.grads, self.leaves, grad_outputs=[V[names[i]][j] for i in self.active],
-                retain_graph=True, allow_unused=True, materialize_grads=True,
-            ) for j in range(k)]
-        return {n: torch.stack([col[i] for col in columns]) for i, n in enumerate(names)}
-
-
-def saved_bytes(build: Callable[[], Any]) -> tuple[Any, int]:
-    """``build()`` and the bytes of the distinct storages its autograd graph saves."""
-    storages: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        result = build()
-    return result, sum(storages.values())
-
-
-def has_attention(module: nn.Module) -> bool:
-    """Whether the model has an attention layer: ``nn.MultiheadAttention``, or a submodule whose
-    class name contains "Attention" (Hugging Face's ``GPT2Attention``, ``BertSelfAttention``, ...).
-    """
-    return any(isinstance(m, nn.MultiheadAttention) or "attention" in type(m).__name__.lower()
-               for m in module.modules())
-
-
-@contextlib.contextmanager
-def differentiable_attention() -> Iterator[None]:
-    """Attention that automatic differentiation can go through twice and in forward mode.
-
-    Selects the math backend of ``scaled_dot_product_attention`` (the fused flash and
-    memory-efficient kernels have neither forward-mode AD nor a double backward) and turns off the
-    fused fast path of ``nn.MultiheadAttention`` / ``nn.TransformerEncoderLayer`` (no forward-mode
-    AD); the previous settings come back on exit.
-    """
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        with sdpa_kernel([SDPBackend.MATH]):
-            yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 class ModelCurvatureOperator(CurvatureLinearOperator):
@@ -212,24 +87,53 @@ class ModelCurvatureOperator(CurvatureLinearOperator):
     ):
         def make_problem() -> Problem:
             problem = Problem(model, loss_fn, data, params=params, bn=bn, dtype=dtype,
-                                loss_form=loss_form, reduction=reduction,
-                                batch_weights=batch_weights)
-            if self.needs_output_loss and problem.closure:
-                raise UserInputError(
-                    f"{type(self).__name__} needs loss_fn(output, target), not a closure loss"
-                )
+                              loss_form=loss_form, reduction=reduction,
+                              batch_weights=batch_weights)
+            self._check_problem(problem)
             return problem
 
-        #: the collectives of a data-parallel operator (see ``distributed.py``), or None
-        self.data_parallel = DataParallel.resolve(distributed, model)
-        if self.data_parallel is None:
-            self.problem = make_problem()
-            self.loss_value = (self.problem.check() if check_determinism
-                               else float(self.problem.loss()))
+        def evaluate(problem: Problem) -> float:
+            return checked_loss(problem) if check_determinism else float(problem.loss())
+
+        data_parallel = DataParallel.resolve(distributed, model)
+        if data_parallel is None:
+            problem = make_problem()
+            loss_value = evaluate(problem)
         else:  # this process's shard of the batches, weighted over the global term count
-            self.problem, self.loss_value = self.data_parallel.setup(make_problem,
-                                                                     check_determinism)
-        super().__init__(self.problem.size, self.problem.dtype, self.problem.device)
+            problem, loss_value = data_parallel.setup(make_problem, evaluate)
+        self._attach(problem, loss_value, data_parallel)
+
+    def _check_problem(self, problem: Problem) -> None:
+        if self.needs_output_loss and problem.closure:
+            raise UserInputError(
+                f"{type(self).__name__} needs loss_fn(output, target), not a closure loss"
+            )
+
+    def _attach(self, problem: Problem, loss_value: float,
+                data_parallel: DataParallel | None) -> None:
+        self.problem = problem
+        #: the loss over all the data at the operator's parameters
+        self.loss_value = loss_value
+        #: the collectives of a data-parallel operator (see ``_distributed.py``), or None
+        self.data_parallel = data_parallel
+        CurvatureLinearOperator.__init__(self, problem.size, problem.dtype, problem.device)
+
+    def _configure(self) -> None:
+        """Set the product path from this class's options (see :meth:`sharing`)."""
+
+    @classmethod
+    def sharing(cls, other: ModelCurvatureOperator, **options: Any) -> ModelCurvatureOperator:
+        """An operator of this class on the same :class:`Problem` as ``other``.
+
+        The model copy, the data, the parameter selection, the batch weights, the loss value
+        and the data-parallel group are ``other``'s: no copy and no pass over the data.
+        ``options`` are this class's own (``mode`` for :class:`HessianOperator`).
+        """
+        op = cls.__new__(cls)
+        op._check_problem(other.problem)
+        op._attach(other.problem, other.loss_value, other.data_parallel)
+        op._configure(**options)
+        return op
 
     @property
     def param_names(self) -> list[str]:
@@ -295,16 +199,20 @@ class HessianOperator(ModelCurvatureOperator):
         data: an ``(X, y)`` pair of tensors or an iterable of batches (uneven sizes allowed).
         params: parameter names or globs to differentiate (default: every trainable parameter).
         bn: ``"eval"`` (BatchNorm uses running statistics) or ``"batch"`` (batch statistics).
-        mode: ``"auto"``, ``"forward-over-reverse"``, ``"reverse-over-reverse"``,
-            ``"pearlmutter"`` (sequential networks) or ``"retained-graph"`` (double backward on a
-            first-order graph kept per batch; see the module docstring).
+        mode: ``"auto"`` (picked from the model's structure, never by timing: the R-operator
+            where it covers the model, the kept graph for attention models within the memory
+            bound, else double backward; see :mod:`~deepscope.curvature._paths`),
+            ``"forward-over-reverse"``, ``"reverse-over-reverse"``, ``"pearlmutter"``
+            (sequential networks) or ``"retained-graph"`` (double backward on a first-order graph
+            kept per batch; see the module docstring). ``self.mode`` is the resolved mode.
         dtype: compute in this dtype (e.g. ``torch.float64``) instead of the model's.
         loss_form: ``"auto"`` (read from the signature of ``loss_fn``), ``"output"`` or
             ``"closure"``.
         batch_weights: the loss terms of each batch for mean reductions: ``None`` (read from
             the loss), ``"samples"``, one number per batch, or a callable ``batch -> number`` (a
             closure whose loss is a mean over tokens needs this).
-        check_determinism: evaluate the loss twice and refuse a model whose loss differs.
+        check_determinism: refuse a model whose loss differs between two evaluations (of the
+            first batch's first samples).
         distributed: ``False``; ``True`` (the default process group) or a
             ``torch.distributed.ProcessGroup``: ``data`` is this process's shard and products
             are summed over the group by one all-reduce each (see
@@ -332,6 +240,9 @@ class HessianOperator(ModelCurvatureOperator):
                  params: str | Sequence[str] | None = None, bn: str = "eval",
                  mode: str = "auto", **kwargs: Any):
         super().__init__(model, loss_fn, data, params=params, bn=bn, **kwargs)
+        self._configure(mode)
+
+    def _configure(self, mode: str = "auto") -> None:
         mode = _MODE_ALIASES.get(mode, mode)
         if mode not in MODES:
             raise UserInputError(f"mode must be one of {MODES}, got {mode!r}")
@@ -348,13 +259,15 @@ class HessianOperator(ModelCurvatureOperator):
                 "or 'mse' over all its parameters"
             )
         if mode == "auto" and self.data_parallel is not None:  # every rank uses rank 0's pick
-            self.mode, self.batched_mode = self.data_parallel.agree_on(self._pick_modes, MODES)
+            (mode,) = self.data_parallel.agree_on(lambda: (choose_mode(self),), MODES)
         elif mode == "auto":
-            self.mode, self.batched_mode = self._pick_modes()
-        else:
-            self.mode = self.batched_mode = mode
-        if "retained-graph" not in (self.mode, self.batched_mode):
-            self._graphs.clear()  # built while timing: not used, not kept
+            mode = choose_mode(self)
+        #: the resolved product mode (``auto`` resolved by :func:`~._paths.choose_mode`)
+        self.mode = mode
+        #: the mode of products with blocks of vectors: the same as ``mode``
+        self.batched_mode = mode
+        if mode != "retained-graph":
+            self._graphs.clear()  # built for the memory estimate: not used, not kept
 
     def _scalar_fn(self, batch: Any) -> tuple[ScalarFn, tuple[torch.Tensor, ...]]:
         """The batch loss as ``fn(params, floats)``, with the batch's floating tensors."""
@@ -375,8 +288,7 @@ class HessianOperator(ModelCurvatureOperator):
         return fn, tuple(leaves[i] for i in where)
 
     def _batch_product(self, batch: Any, V: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        k = next(iter(V.values())).shape[0]
-        return self._product_with(self.mode if k == 1 else self.batched_mode, batch, V)
+        return self._product_with(self.mode, batch, V)
 
     def _product_with(self, mode: str, batch: Any,
                       V: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -397,70 +309,26 @@ class HessianOperator(ModelCurvatureOperator):
                     *self._retained_inputs(batch))
             return graph.hvp(V)
         fn, aux = self._scalar_fn(batch)
-        return _HVP[mode](fn, self.problem.params, V, aux)
+        return HVP[mode](fn, self.problem.params, V, aux)
 
     def _retained_inputs(self, batch: Any) -> tuple[ScalarFn, dict[str, torch.Tensor],
                                                     tuple[torch.Tensor, ...]]:
         fn, aux = self._scalar_fn(batch)
         return fn, self.problem.params, aux
 
-    def _offer_retained_graph(self, batch: Any) -> bool:
-        """Attention in the model, and every batch's kept graph within the memory budget."""
-        if not has_attention(self.problem.module):
-            return False
+    def _keep_first_graph(self, batch: Any, limit: int) -> bool:
+        """Build and keep the first batch's first-order graph when the graphs of all batches,
+        extrapolated from its saved tensors, fit in ``limit`` bytes."""
         try:
-            with differentiable_attention():
-                graph, size = saved_bytes(lambda: RetainedGraph(*self._retained_inputs(batch)))
+            graph, size = saved_bytes(lambda: RetainedGraph(*self._retained_inputs(batch)))
         except (RuntimeError, NotImplementedError):
             return False
         counts = self.problem.counts
         self.retained_graph_bytes = int(size * sum(counts) / max(counts[0], 1))
-        if self.retained_graph_bytes > RETAINED_GRAPH_BYTES:
+        if self.retained_graph_bytes > limit:
             return False
         self._graphs[0] = graph
         return True
-
-    def _pick_modes(self, block: int = 4) -> tuple[str, str]:
-        """Time each mode on the first batch for one vector and for a block; keep the faster.
-
-        Neither mode wins everywhere: double backward shares one graph across vectors but runs
-        them one after another, forward-over-reverse pushes a whole block through ``vmap``. The
-        choice is made separately for single products and for blocks (``block`` columns); it
-        costs ``2 * (3 + block)`` single-vector products at construction.
-        """
-        batch = self.problem.cast_batch(self.problem.batches[0])
-        gen = torch.Generator(device="cpu").manual_seed(0)
-        v = torch.randn(block, self.shape[0], generator=gen, dtype=torch.float64).to(
-            device=self.device, dtype=self.dtype)
-        single, multi = self.problem.split(v[:1]), self.problem.split(v)
-        modes = list(_HVP) + (["pearlmutter"] if self._rop is not None else [])
-        if self._offer_retained_graph(batch):
-            modes.append("retained-graph")
-        with differentiable_attention():
-            timings = self._time_modes(modes, batch, single, multi, block)
-        if not timings:
-            raise UserInputError("neither forward-over-reverse nor double backward works here")
-        self.mode_timings = timings
-        return (min(timings, key=lambda m: timings[m][1]),
-                min(timings, key=lambda m: timings[m][block]))
-
-    def _time_modes(self, modes: list[str], batch: Any, single: dict[str, torch.Tensor],
-                    multi: dict[str, torch.Tensor], block: int) -> dict[str, dict[int, float]]:
-        timings: dict[str, dict[int, float]] = {}
-        for mode in modes:
-            try:
-                self._product_with(mode, batch, single)  # warm-up
-                one = []
-                for _ in range(2):  # best of two: one timing is at the mercy of the scheduler
-                    start = time.perf_counter()
-                    self._product_with(mode, batch, single)
-                    one.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                self._product_with(mode, batch, multi)
-                timings[mode] = {1: min(one), block: time.perf_counter() - start}
-            except (RuntimeError, NotImplementedError):
-                continue
-        return timings
 
 
 class GaussNewtonResidualOperator(HessianOperator):

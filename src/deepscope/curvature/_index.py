@@ -43,9 +43,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import UserInputError
+from ._checks import as_operator, check_choice, check_float, check_int
 from ._density import SpectralDensity, spectral_density
-from ._lanczos import Products, as_operator, check_float, check_int
+from ._products import Products, path
+from ._record import ResultRecord
 
 __all__ = ["HessianIndex", "hessian_index"]
 
@@ -54,7 +55,7 @@ _SPIKE = 4.0
 
 
 @dataclass(frozen=True)
-class HessianIndex:
+class HessianIndex(ResultRecord):
     """Fraction of eigenvalues below ``-threshold``.
 
     Attributes:
@@ -69,6 +70,7 @@ class HessianIndex:
         per_probe: (n_probes,) per-probe estimates (SLQ), else None.
         bias_bound: mean per-probe quadrature error bound (SLQ; 0 for dense).
         density: the SpectralDensity behind an SLQ estimate, else None.
+        path: the operator's class and resolved product mode (see :mod:`._record`).
     """
 
     value: float
@@ -82,6 +84,7 @@ class HessianIndex:
     per_probe: np.ndarray | None = None
     bias_bound: float = 0.0
     density: SpectralDensity | None = None
+    path: str | None = None
 
     def __repr__(self) -> str:
         from ..notebook import brief
@@ -181,8 +184,7 @@ def hessian_index(
     """
     t0 = time.perf_counter()
     op = as_operator(op)
-    if method not in _METHODS:
-        raise UserInputError(f"method must be one of {_METHODS}, got {method!r}")
+    method = check_choice(method, "method", _METHODS)
     dense_limit = check_int(dense_limit, "dense_limit", 0)
     tol = _default_tol(op.dtype) if tol is None else check_float(tol, "tol", 0.0)
     P = int(op.shape[0])
@@ -195,7 +197,7 @@ def hessian_index(
         n_neg = int((lam < -eps).sum())
         return HessianIndex(
             value=n_neg / P, stderr=0.0, method="dense", n_negative=n_neg, threshold=eps,
-            size=P, n_matvecs=A.count, wall_time=time.perf_counter() - t0,
+            size=P, n_matvecs=A.count, wall_time=time.perf_counter() - t0, path=A.path,
         )
     d = spectral_density(op, n_probes=n_probes, n_steps=n_steps, seed=seed)
     eps = tol * float(np.abs(d.nodes).max())
@@ -206,5 +208,5 @@ def hessian_index(
         value=float(per_probe.mean()), stderr=stderr, method="slq", n_negative=None,
         threshold=eps, size=P, n_matvecs=d.n_matvecs, wall_time=time.perf_counter() - t0,
         per_probe=per_probe, bias_bound=float(bound.mean()),
-        density=d,
+        density=d, path=path(op),
     )

@@ -70,27 +70,20 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
-from ._density import N_MOMENTS, SpectralDensity, _smooth, batched_lanczos
-from ._lanczos import (
-    F64,
-    Products,
-    as_operator,
-    check_float,
-    check_int,
-    eigenvalues,
-    make_generator,
-    rademacher,
-    randn,
-)
+from ._checks import as_operator, check_choice, check_float, check_int, check_quadrature
+from ._density import SpectralDensity, _smooth
+from ._krylov import batched_lanczos, gauss_quadrature, mean_stderr, probe_moments
+from ._lanczos import eigenvalues
+from ._products import F64, Products, make_generator, rademacher, randn
+from ._record import ResultRecord
 
 __all__ = ["BulkOutlierSpectrum", "bulk_and_outliers", "wasserstein1"]
 
-_PROBES = ("rademacher", "gaussian")
 _WHICH = ("largest", "both")
 
 
 @dataclass(frozen=True)
-class BulkOutlierSpectrum:
+class BulkOutlierSpectrum(ResultRecord):
     """Exact outliers (point masses 1/P) plus the SLQ quadrature of the deflated bulk.
 
     Attributes:
@@ -113,7 +106,10 @@ class BulkOutlierSpectrum:
         tol: residual tolerance passed to :func:`eigenvalues`.
         n_matvecs: single-vector products in all; ``n_matvecs_outliers`` and
             ``n_matvecs_bulk`` split it. wall_time (seconds) and its split likewise.
+        path: the operator's class and resolved product mode (see :mod:`._record`).
     """
+
+    _bulky = ("outlier_vectors",)
 
     outliers: np.ndarray
     outlier_residuals: np.ndarray
@@ -140,6 +136,7 @@ class BulkOutlierSpectrum:
     wall_time: float
     wall_time_outliers: float
     wall_time_bulk: float
+    path: str | None = None
 
     @property
     def bulk_mass(self) -> float:
@@ -285,20 +282,14 @@ def bulk_and_outliers(
     op = as_operator(op)
     P = int(op.shape[0])
     k = check_int(k, "k", 1)
-    if which not in _WHICH:
-        raise UserInputError(f"which must be one of {_WHICH}, got {which!r}")
+    which = check_choice(which, "which", _WHICH)
     n_out = 2 * k if which == "both" else k
     if n_out >= P:
         raise UserInputError(
             f"k={k} deflates {n_out} eigenpairs of a {P}-dimensional operator; "
             f"need {'2k' if which == 'both' else 'k'} < P so that a bulk remains"
         )
-    n_probes = check_int(n_probes, "n_probes", 1)
-    n_steps = check_int(n_steps, "n_steps", 1)
-    if probe not in _PROBES:
-        raise UserInputError(f"probe must be one of {_PROBES}, got {probe!r}")
-    if sigma is not None:
-        sigma = check_float(sigma, "sigma", 0.0, strict=True)
+    n_probes, n_steps, probe, sigma = check_quadrature(n_probes, n_steps, probe, sigma)
     A = Products(op)
     if tol is None:
         tol = 1e-8 if A.dtype == F64 else 1e-4
@@ -311,26 +302,15 @@ def bulk_and_outliers(
     defl = _Deflated(A, U)
     n_steps = min(n_steps, P - n_out)
     V0 = _probes(gen, defl, P, n_probes, probe, A.device)
-    alpha, beta, beta_next = batched_lanczos(defl, V0, n_steps, gen)  # type: ignore[arg-type]
-    T = torch.diag_embed(alpha) + torch.diag_embed(beta, 1) + torch.diag_embed(beta, -1)
-    theta, Y = torch.linalg.eigh(T)
-    nodes = theta.numpy()
-    weights = (Y[:, 0, :] ** 2).numpy()
-    weights = weights / weights.sum(axis=1, keepdims=True)
-    ritz = (beta_next[:, None] * Y[:, -1, :]).abs().numpy()
+    nodes, weights, ritz = gauss_quadrature(*batched_lanczos(defl, V0, n_steps, gen))
     t2 = time.perf_counter()
 
     outliers = eig.values.numpy().astype(np.float64)
     bulk_mass = (P - n_out) / P
-    moments = np.stack([
-        float(np.sum(outliers**j)) / P + bulk_mass * (weights * nodes**j).sum(axis=1)
-        for j in range(1, N_MOMENTS + 1)
-    ], axis=1)
-    mean = moments.mean(axis=0)
-    if n_probes > 1:
-        stderr = moments.std(axis=0, ddof=1) / math.sqrt(n_probes)
-    else:
-        stderr = np.full(N_MOMENTS, np.nan)
+    bulk = probe_moments(nodes, weights)  # (n_probes, j = 1..4) of the bulk measure
+    moments = np.stack([float(np.sum(outliers**j)) / P + bulk_mass * bulk[:, j - 1]
+                        for j in range(1, bulk.shape[1] + 1)], axis=1)
+    mean, stderr = mean_stderr(moments)
     if sigma is None:
         live = nodes[weights > 0]
         lo, hi = float(live.min()), float(live.max())
@@ -343,7 +323,7 @@ def bulk_and_outliers(
         n_outliers=n_out, n_probes=n_probes, n_steps=n_steps, probe=probe, tol=tol,
         n_matvecs=eig.n_matvecs + A.count, n_matvecs_outliers=eig.n_matvecs,
         n_matvecs_bulk=A.count, wall_time=t2 - t0, wall_time_outliers=t1 - t0,
-        wall_time_bulk=t2 - t1,
+        wall_time_bulk=t2 - t1, path=A.path,
     )
 
 

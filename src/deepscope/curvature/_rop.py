@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import InputTransform, describes_itself, layer_sequence
+from ._output_hessian import loss_scale, softmax_hessian_product
 
 _ACTIVATIONS = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
 _CONV = (nn.Conv1d, nn.Conv2d)
@@ -217,15 +218,14 @@ class SequentialROperator:
                 raise NotImplementedError("cross-entropy needs (N, C) outputs and class labels")
             if bool(((y < 0) | (y >= z.shape[1])).any()):
                 raise NotImplementedError("labels outside [0, C) (ignored classes)")
-            scale = 1.0 / z.shape[0] if self.reduction == "mean" else 1.0
+            scale = loss_scale("ce", self.reduction, z)
             p = torch.softmax(z, dim=-1)
             g = p.clone()
             g[torch.arange(z.shape[0]), y.long()] -= 1
-            Rg = p * Rz - p * (p * Rz).sum(-1, keepdim=True)
-            return scale * g, scale * Rg
+            return scale * g, scale * softmax_hessian_product(p, Rz)
         if z.shape != y.shape:
             raise NotImplementedError("MSE needs targets of the output's shape")
-        scale = 2.0 / z.numel() if self.reduction == "mean" else 2.0
+        scale = loss_scale("mse", self.reduction, z)
         return scale * (z - y), scale * Rz
 
     # ------------------------------------------------------------------ products

@@ -53,16 +53,10 @@ import numpy as np
 import torch
 
 from ..errors import UserInputError
-from ._lanczos import (
-    Products,
-    as_operator,
-    check_float,
-    check_int,
-    make_generator,
-    orthonormalize_block,
-    rademacher,
-    randn,
-)
+from ._checks import as_operator, check_choice, check_float, check_int
+from ._krylov import orthonormalize_block
+from ._products import Products, make_generator, rademacher, randn
+from ._record import ResultRecord
 
 __all__ = ["TraceEstimate", "trace"]
 
@@ -70,7 +64,7 @@ _METHODS = ("hutch++", "hutchinson")
 
 
 @dataclass(frozen=True)
-class TraceEstimate:
+class TraceEstimate(ResultRecord):
     """A trace estimate with its standard error and confidence interval.
 
     Attributes:
@@ -86,6 +80,7 @@ class TraceEstimate:
         sketch_size: columns of the Hutch++ sketch ``Q`` (0 for Hutchinson).
         sketch_trace: exact part ``tr(Q^T A Q)`` (0 for Hutchinson).
         samples: float64 array of the per-probe values behind ``stderr``.
+        path: the operator's class and resolved product mode (see :mod:`._record`).
     """
 
     value: float
@@ -100,6 +95,7 @@ class TraceEstimate:
     sketch_size: int
     sketch_trace: float
     samples: np.ndarray
+    path: str | None = None
 
     @property
     def half_width(self) -> float:
@@ -174,8 +170,7 @@ def trace(
     """
     t0 = time.perf_counter()
     op = as_operator(op)
-    if method not in _METHODS:
-        raise UserInputError(f"method must be one of {_METHODS}, got {method!r}")
+    method = check_choice(method, "method", _METHODS)
     rtol = check_float(rtol, "rtol", 0.0)
     atol = check_float(atol, "atol", 0.0)
     max_matvecs = check_int(max_matvecs, "max_matvecs", 4)
@@ -192,7 +187,7 @@ def trace(
         value = float(torch.diagonal(A.dense()).sum())
         return TraceEstimate(
             value, 0.0, (value, value), confidence, True, A.count, 0, "exact",
-            time.perf_counter() - t0, 0, 0.0, np.zeros(0),
+            time.perf_counter() - t0, 0, 0.0, np.zeros(0), A.path,
         )
 
     def target(est: float) -> float:
@@ -251,5 +246,5 @@ def trace(
         value=value, stderr=se, ci=(value - half, value + half), confidence=confidence,
         converged=converged, n_matvecs=A.count, n_probes=len(vals), method=method,
         wall_time=time.perf_counter() - t0, sketch_size=int(Q.shape[1]),
-        sketch_trace=sketch_trace, samples=np.asarray(vals, dtype=np.float64),
+        sketch_trace=sketch_trace, samples=np.asarray(vals, dtype=np.float64), path=A.path,
     )

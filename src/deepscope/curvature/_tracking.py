@@ -40,15 +40,18 @@ import torch
 from torch import nn
 
 from ..errors import UserInputError
+from ._checks import check_float, check_int
 from ._hessian import HessianOperator
-from ._lanczos import check_float, check_int, eigenvalues, make_generator
+from ._lanczos import eigenvalues
+from ._products import make_generator
+from ._record import ResultRecord
 from ._trace import trace as trace_estimate
 
 __all__ = ["CurvatureTracker", "TrackRecord", "TrackingOverhead"]
 
 
 @dataclass(frozen=True)
-class TrackRecord:
+class TrackRecord(ResultRecord):
     """One tracked step.
 
     Attributes:
@@ -67,6 +70,7 @@ class TrackRecord:
             the warm start's angle to the new top vector), None on the first call.
         trace, trace_stderr, trace_matvecs: the Hutch++ trace with its standard error, and its
             products (None, None, 0 without ``trace=True``).
+        path: the Hessian operator's class and resolved product mode (see :mod:`._record`).
     """
 
     step: int
@@ -82,6 +86,7 @@ class TrackRecord:
     trace: float | None
     trace_stderr: float | None
     trace_matvecs: int
+    path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,8 @@ class CurvatureTracker:
             measure what the warm start saves (None: only the first call, which is cold anyway).
         params: parameter names or globs (default: all trainable parameters).
         dtype: compute the products in this dtype (e.g. ``torch.float64``).
-        mode: Hessian product mode; ``"auto"`` is timed once on the first call and then fixed.
+        mode: Hessian product mode; ``"auto"`` is resolved on the first call (from the model's
+            structure, see :class:`HessianOperator`) and then fixed.
         trace_rtol, trace_max_matvecs: the trace's stopping rule and budget.
 
     Raises:
@@ -198,8 +204,8 @@ class CurvatureTracker:
         op = HessianOperator(self.model, self.loss_fn, self.data, params=self.params,
                              mode=self.mode, dtype=self.dtype,
                              check_determinism=not self.history)
-        if self.mode == "auto":  # fix the faster mode after timing it once
-            self.mode = op.mode if min(self.k, 8) == 1 and not self.trace else op.batched_mode
+        if self.mode == "auto":  # the structural pick, made once: later calls skip its trials
+            self.mode = op.mode
         return op
 
     def _solve(self, op: HessianOperator, v0: torch.Tensor | None):
@@ -246,7 +252,7 @@ class CurvatureTracker:
             residuals=res.residuals.numpy().copy(), converged=res.all_converged,
             n_matvecs=res.n_matvecs, wall_time=wall, warm=warm, cold_matvecs=cold_n,
             cold_values=cold_vals, alignment=align, trace=tr, trace_stderr=tr_se,
-            trace_matvecs=tr_n,
+            trace_matvecs=tr_n, path=op.path,
         )
         self.history.append(record)
         return record
