@@ -7,14 +7,13 @@ argument reads the same whichever solver it was given to.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import UserInputError
+from ..errors import UserInputError, require_int
 from ._base import DenseOperator
 
 #: the probe distributions of stochastic Lanczos quadrature
@@ -41,13 +40,7 @@ def as_operator(op: Any) -> Any:
 
 def check_int(x: Any, name: str, minimum: int = 1) -> int:
     """An integer >= minimum (bools rejected), else a one-line UserInputError."""
-    try:
-        val = operator.index(x)
-    except TypeError:
-        val = None
-    if val is None or isinstance(x, bool) or val < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}, got {x!r}")
-    return int(val)
+    return require_int(x, name, minimum)
 
 
 def check_float(x: Any, name: str, minimum: float = 0.0, strict: bool = False) -> float:

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 
-from deepscope.errors import UserInputError
+from ..errors import require_int
 
 __all__ = [
     "count_monomials_by_enumeration",
@@ -34,19 +33,9 @@ __all__ = [
 _LN10 = math.log(10.0)
 
 
-def _nonneg_int(x, name: str, minimum: int = 0) -> int:
-    try:
-        val = operator.index(x)
-    except TypeError:
-        val = None
-    if val is None or isinstance(x, bool) or val < minimum:
-        raise UserInputError(f"{name} must be an integer >= {minimum}, got {x!r}")
-    return int(val)
-
-
 def n_monomials(n: int, d: int) -> int:
     """Number of monomials of degree ``<= d`` in ``n`` variables: ``C(n + d, d)`` (exact)."""
-    n, d = _nonneg_int(n, "n"), _nonneg_int(d, "d")
+    n, d = require_int(n, "n"), require_int(d, "d")
     return math.comb(n + d, d)
 
 
@@ -57,7 +46,7 @@ def count_monomials_by_enumeration(n: int, d: int) -> int:
     ``itertools.combinations_with_replacement``; independent of the binomial formula (use for
     small ``n, d`` only).
     """
-    n, d = _nonneg_int(n, "n"), _nonneg_int(d, "d")
+    n, d = require_int(n, "n"), require_int(d, "d")
     return sum(
         sum(1 for _ in itertools.combinations_with_replacement(range(n), j)) for j in range(d + 1)
     )
@@ -65,19 +54,19 @@ def count_monomials_by_enumeration(n: int, d: int) -> int:
 
 def generic_function_parameters(n: int, v: int) -> int:
     """Parameters of a generic function of ``n`` variables with ``v`` values each: ``v^n``."""
-    n, v = _nonneg_int(n, "n"), _nonneg_int(v, "v", 1)
+    n, v = require_int(n, "n"), require_int(v, "v", 1)
     return v**n
 
 
 def log10_generic(n: int, v: int) -> float:
     """``log10(v^n) = n log10 v`` (a 1-megapixel 8-bit image: ``n = 10^6, v = 256``)."""
-    n, v = _nonneg_int(n, "n"), _nonneg_int(v, "v", 1)
+    n, v = require_int(n, "n"), require_int(v, "v", 1)
     return n * math.log10(v)
 
 
 def log10_binomial(n: int, d: int) -> float:
     """``log10 C(n + d, d)`` via ``math.lgamma`` (relative error ~1e-15 even for ``n = 10^6``)."""
-    n, d = _nonneg_int(n, "n"), _nonneg_int(d, "d")
+    n, d = require_int(n, "n"), require_int(d, "d")
     return (math.lgamma(n + d + 1) - math.lgamma(n + 1) - math.lgamma(d + 1)) / _LN10
 
 
@@ -110,9 +99,9 @@ def local_hamiltonian_parameters(
         range_: maximal distance between coupled spins (>= 0).
         translation_invariant: count coupling types instead of couplings.
     """
-    n = _nonneg_int(n, "n", 1)
-    d = _nonneg_int(d, "d")
-    r = _nonneg_int(range_, "range_")
+    n = require_int(n, "n", 1)
+    d = require_int(d, "d")
+    r = require_int(range_, "range_")
     if d == 0:
         return 1
     if translation_invariant:
