@@ -455,17 +455,3 @@ class Problem:
                     )
                 total = total + w * value.to(self.dtype)
         return total
-
-    def check(self) -> float:
-        """Evaluate the loss twice: refuse NaN/inf and non-deterministic models."""
-        first = self.loss()
-        value = float(first)
-        if value != value or value in (float("inf"), float("-inf")):
-            raise UserInputError(f"the loss is not finite ({value}) at the given parameters")
-        second = self.loss()
-        if not torch.equal(first, second):
-            raise UserInputError(
-                "the model is not deterministic: two evaluations of the loss differ by "
-                f"{abs(float(first - second)):.3g} (random layers or data augmentation?)"
-            )
-        return value
