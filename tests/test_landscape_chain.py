@@ -68,7 +68,8 @@ def points(k, n=9, seed=0):
 def check(model, loss="ce", batches=None, k=2, **kw):
     batches = batches if batches is not None else data()
     fast, slow = evaluators(model, loss, batches, k=k, **kw)
-    assert fast.method_ == "batched" and fast.batched_path_ == "chain", fast.fallback_reason_
+    assert fast.method_ == "batched" and fast.scorer.name.startswith("chain"), \
+        fast.fallback_reason_
     C = points(k)
     got, want = fast.evaluate_points(C), slow.evaluate_points(C)
     assert set(got) == set(want)
@@ -210,7 +211,7 @@ def test_chain_losses_that_are_not_per_sample_means():
     batches = data()
     weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 5.0, 0.2], dtype=torch.float64))
     for loss in (weighted, nn.CrossEntropyLoss(ignore_index=2)):
-        assert _same(model, loss, batches).batched_path_ == "chain"
+        assert _same(model, loss, batches).scorer.name == "chain"
     minus = [(X, torch.where(y == 1, torch.full_like(y, -100), y)) for X, y in batches]
     _same(model, "ce", minus)                          # the default ignore_index in the labels
     gen = torch.Generator().manual_seed(4)
@@ -260,7 +261,7 @@ def test_large_layers_run_point_by_point_and_grids_do_not_depend_on_chunks(chain
     model = seeded(MLP((6, 130, 130, 3)).double(), scale=0.1)   # 130 x 130 >= loop_min_size
     batches = data()
     fast, slow = evaluators(model, "ce", batches)
-    assert fast._chain.per_point
+    assert fast.scorer.plan.per_point
     C = points(2)
     got, want = fast.evaluate_points(C), slow.evaluate_points(C)
     for name in want:
@@ -303,7 +304,7 @@ def test_chain_grid_rows_mixed_run_by_run(act):
     for net in (model, fixed_bias):
         for k, shape in ((1, (13,)), (2, (5, 7)), (3, (3, 2, 6))):
             fast, slow = evaluators(net, "ce", data(), k=k)
-            assert fast.batched_path_ == "chain", fast.fallback_reason_
+            assert fast.scorer.name.startswith("chain"), fast.fallback_reason_
             for lead in (1.0, 0.7):
                 C = grid_points(lead, shape, k)
                 got, want = fast.evaluate_points(C), slow.evaluate_points(C)
@@ -315,17 +316,17 @@ def test_chain_grid_rows_mixed_run_by_run(act):
                 assert np.array_equal(parts, got["loss"])  # rows cut by a call: same bits
                 pick = [5, 12, 3, 7]                            # scattered points: same bits
                 assert np.array_equal(fast.evaluate_points(C[pick])["loss"], got["loss"][pick])
-                if fast._chain.per_point:
+                if fast.scorer.plan.per_point:
                     continue
-                fast._chain.scaled_cache_limit = 0          # nothing kept: the same bits
+                fast.scorer.plan.scaled_cache_limit = 0          # nothing kept: the same bits
                 assert np.array_equal(fast.evaluate_points(C)["loss"], got["loss"])
-                fast._chain.scaled_cache_limit = 64 << 20
+                fast.scorer.plan.scaled_cache_limit = 64 << 20
 
 
 def test_passes_hold_whole_rows():
     model = seeded(nn.Sequential(nn.Linear(6, 9), nn.ReLU(), nn.Linear(9, 3)).double())
     fast, _ = evaluators(model, "ce", data())
-    if fast._chain.per_point:
+    if fast.scorer.plan.per_point:
         return
     C = grid_points(1.0, (5, 7), 2)
     assert fast._passes(C, 10) == [(0, 7), (7, 14), (14, 21), (21, 28), (28, 35)]
@@ -337,11 +338,11 @@ def test_passes_hold_whole_rows():
 
 
 def test_workspace_buffers_pass_to_the_next_workspace_only_when_free(monkeypatch):
-    from deepscope.landscape import _chain
+    from deepscope.landscape import _workspace
 
-    RECYCLER = _chain._Recycler()
-    monkeypatch.setattr(_chain, "RECYCLER", RECYCLER)
-    Workspace = _chain.Workspace
+    RECYCLER = _workspace.Recycler()
+    monkeypatch.setattr(_workspace, "RECYCLER", RECYCLER)
+    Workspace = _workspace.Workspace
     like = torch.zeros(1)
     ws = Workspace()
     a = ws.get("a", (1 << 19,), like)                 # 2 MiB

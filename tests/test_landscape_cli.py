@@ -24,6 +24,8 @@ def test_plane_run_files_and_centre(tmp_path):
                  "figures/surface.svg"):
         assert (out / name).exists(), name
     assert record["grid"] == [5, 5] and record["method"] == "batched"  # auto: the chain path
+    # the chain scorer with its compiled cross-entropy pass; the centre (a basis vector) exactly
+    assert record["scorer"] == "chain + compiled cross-entropy (unit points: exact)"
     assert abs(record["cosines"][0][1]) < 1e-12
     with np.load(out / "arrays.npz", allow_pickle=False) as z:
         assert z["loss"][2, 2] == record["base_loss"]
@@ -49,11 +51,13 @@ def test_interpolate_and_curve(tmp_path, capsys):
             want = sum(len(y[i:i + 50]) / 120 * float(torch.nn.functional.cross_entropy(
                 model(X[i:i + 50]), y[i:i + 50])) for i in range(0, 120, 50))
         assert abs(record[key] - want) < 1e-14
+    assert record["scorer"].startswith("chain")
     out2 = tmp_path / "curve"
     args = BASE + ["--kind", "curve", "--model-b", "mlp:64-6-10", "--grid", "7",
                    "--curve-steps", "30", "--out", str(out2)]
     assert main(args) == 0
     assert "curve: max loss" in capsys.readouterr().out
+    assert json.loads((out2 / "result.json").read_text())["curve_scorer"]
 
 
 def test_resume_after_interruption(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Landscape evaluation against analytic answers; batched path against the per-point loop."""
+"""Landscape evaluation against analytic answers; fast scorers against the exact per-point one."""
 
 from __future__ import annotations
 
@@ -105,11 +105,13 @@ def test_centre_equals_base_loss_bitwise():
     assert abs(base - manual) < 1e-15
 
 
-def _compare_paths(model, loss, data, k=2, grid=(5, 4), **kw):
+def _compare_paths(model, loss, data, k=2, grid=(5, 4), scorer="chain", **kw):
     dirs = random_directions(model, k, seed=2, one_d="normalise")
     fast = evaluate_grid(model, loss, data, dirs, grid=grid, method="batched", **kw)
     slow = evaluate_grid(model, loss, data, dirs, grid=grid, method="exact", **kw)
     assert fast.method == "batched" and slow.method == "exact"
+    assert fast.scorer.startswith(scorer) and fast.scorer.endswith("(unit points: exact)")
+    assert slow.scorer == "exact" and fast.info["scorer"] == fast.scorer
     for name in slow.values:
         np.testing.assert_allclose(fast.values[name], slow.values[name], rtol=1e-12, atol=1e-12)
     return fast
@@ -131,24 +133,35 @@ def test_batched_equals_loop_mlp(act):
                    grid=(3, 3, 2), points_per_pass=5)
 
 
-def test_batched_equals_loop_cnn_resnet_layernorm():
+def test_conv_nets_take_the_inference_scorer_others_the_exact_one():
     gen = torch.Generator().manual_seed(0)
     X = torch.randn(12, 1, 8, 8, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 4, (12,), generator=gen)
     batches = [(X[:7], y[:7]), (X[7:], y[7:])]
-    _compare_paths(seeded(SmallCNN(n_classes=4, channels=(3, 4)).double()), "ce", batches)
+    _compare_paths(seeded(SmallCNN(n_classes=4, channels=(3, 4)).double()), "ce", batches,
+                   scorer="inference")
     resnet = seeded(SmallResNet(n_classes=4, width=4, n_blocks=1).double())
     with torch.no_grad():  # non-trivial running statistics
         for m in resnet.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.2, 0.2, generator=gen)
                 m.running_var.uniform_(0.5, 2.0, generator=gen)
-    for bn in ("frozen", "recompute"):
-        _compare_paths(resnet, "ce", batches, bn=bn, grid=(3, 3))
+    _compare_paths(resnet, "ce", batches, grid=(3, 3), scorer="inference")
+    dirs = random_directions(resnet, 2, seed=2)
+    auto = evaluate_grid(resnet, "ce", batches, dirs, grid=(3, 3), bn="recompute")
+    assert auto.method == "exact" and "recomputed" in auto.info["fallback_reason"]
+    with pytest.raises(UserInputError, match="recomputed"):
+        evaluate_grid(resnet, "ce", batches, dirs, grid=(3, 3), bn="recompute",
+                      method="batched")
     Xf, yf = classification(n=20)
     ln = seeded(nn.Sequential(nn.Linear(6, 5), nn.LayerNorm(5), nn.ReLU(),
                               nn.Linear(5, 2)).double())
-    _compare_paths(ln, "mse", (Xf, yf[:, None].double().repeat(1, 2)), grid=(4, 3))
+    data = (Xf, yf[:, None].double().repeat(1, 2))
+    dirs = random_directions(ln, 2, seed=2)
+    res = evaluate_grid(ln, "mse", data, dirs, grid=(4, 3))
+    assert res.scorer == "exact" and "LayerNorm" in res.info["fallback_reason"]
+    with pytest.raises(UserInputError, match="LayerNorm"):
+        evaluate_grid(ln, "mse", data, dirs, grid=(4, 3), method="batched")
 
 
 def test_recompute_differs_from_frozen_and_model_untouched():
@@ -223,9 +236,9 @@ def test_fallback_when_weights_used_outside_module():
     dirs = random_directions(model, 2, seed=0)
     auto = evaluate_grid(model, "ce", (X, y), dirs, grid=(3, 3))
     exact = evaluate_grid(model, "ce", (X, y), dirs, grid=(3, 3), method="exact")
-    assert auto.method == "exact"
+    assert auto.method == "exact" and auto.scorer == "exact"
     np.testing.assert_array_equal(auto.loss, exact.loss)
-    with pytest.raises(UserInputError, match="differ"):
+    with pytest.raises(UserInputError, match="Sneaky"):
         evaluate_grid(model, "ce", (X, y), dirs, grid=(3, 3), method="batched")
 
 

@@ -116,7 +116,7 @@ def test_evaluator_takes_the_compiled_pass_and_matches_the_loop():
     basis = torch.cat([torch.cat([p.detach().reshape(-1) for p in model.parameters()])[None],
                        dirs.vectors])
     ev = LandscapeEvaluator(model, "ce", (X, y), basis, method="batched")
-    assert ev._kernel_ok()
+    assert ev.scorer.terms_ok
     # a first-layer bias that is not varied, a last layer that is not varied
     for frozen in ("1.bias", "3.weight"):
         names = [n for n, _ in model.named_parameters() if n != frozen]
@@ -150,7 +150,7 @@ def test_a_failing_compiled_pass_falls_back_to_the_operators(failure, monkeypatc
     ev = LandscapeEvaluator(model, "ce", (X, y), basis, method="batched")
     C = np.array([[1.0, 0.2, -0.4], [1.0, -0.5, 0.1]])
     got = ev.evaluate_points(C)["loss"]
-    assert not ev._kernel_ok()
+    assert not ev.scorer.terms_ok
     assert ("no compiler" if failure == "raises" else "differs") in ev.kernel_reason_
     want = LandscapeEvaluator(model, "ce", (X, y), basis, method="exact").evaluate_points(C)
     np.testing.assert_allclose(got, want["loss"], rtol=1e-12)
@@ -199,7 +199,7 @@ def test_passes_stay_within_max_memory():
                        dirs.vectors])
     mem = 16 << 20
     ev = LandscapeEvaluator(model, "ce", (X, y), basis, method="batched", max_memory=mem)
-    assert ev._kernel_ok()
+    assert ev.scorer.terms_ok
     points, block = ev.chain_layout()
     per_point = (2 * (256 * 512 + 256) + block * 2) * 8
     assert points * per_point <= mem and 2 * 512 * block * 8 <= mem

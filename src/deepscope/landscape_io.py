@@ -167,7 +167,8 @@ def export_npz(path: Path, result: Any, extra: dict[str, Any] | None = None) -> 
     dirs = getattr(result, "directions", None)
     meta = {"directions": getattr(dirs, "spec", None),
             "cosines": None if dirs is None else np.asarray(dirs.cosines).tolist(),
-            "base_loss": result.base_loss, **(extra or {})}
+            "base_loss": result.base_loss, "method": getattr(result, "method", None),
+            "scorer": getattr(result, "scorer", None), **(extra or {})}
     arrays["meta_json"] = np.array(json.dumps(meta, default=str))
     store.atomic_save_npz(Path(path), arrays)
 

@@ -289,6 +289,7 @@ def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = Fals
     if request.kind in ("line", "plane"):
         result, dirs, key = _grid_run(request, work, resume, model, batches, dtype)
         record.update(provenance=key, base_loss=result.base_loss, method=result.method,
+                      scorer=result.scorer,
                       fallback_reason=result.info["fallback_reason"],
                       cosines=np.asarray(dirs.cosines).tolist(),
                       cosines_raw=np.asarray(dirs.cosines_raw).tolist(),
@@ -324,7 +325,7 @@ def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = Fals
         record.update(barrier=line.barrier, monotone_barrier=line.monotone_barrier,
                       distance=line.distance, loss_a=float(line.loss[np.argmin(np.abs(line.t))]),
                       loss_b=float(line.loss[np.argmin(np.abs(line.t - 1))]),
-                      method=line.method)
+                      method=line.method, scorer=line.scorer)
         arrays.update({"t": line.t, **{f"line_{k}": v for k, v in line.values.items()}})
         figures["interpolation"] = plot_interpolation(line)
         if request.kind == "curve":
@@ -347,7 +348,7 @@ def analyse_landscape(request: LandscapeRequest, work: Path, resume: bool = Fals
                                  values=curve_store.values, on_chunk=curve_store.update)
             record.update(curve=request.curve, n_bends=request.n_bends,
                           curve_max_loss=res.max_loss, curve_barrier=res.barrier,
-                          line_max_loss=float(np.max(line.loss)))
+                          line_max_loss=float(np.max(line.loss)), curve_scorer=res.scorer)
             arrays.update({"curve_t": res.t, "curve_history": curve.history,
                            "curve_control": curve.control.double().cpu().numpy(),
                            **{f"curve_{k}": v for k, v in res.values.items()}})

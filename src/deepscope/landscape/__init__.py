@@ -11,8 +11,10 @@ cosines between them, and a JSON spec):
 - :func:`target_direction`, :func:`plane_through`: model to model, the plane of three models.
 - :func:`pca_directions` of a :class:`TrajectoryRecorder`; :func:`hessian_directions`.
 
-Evaluation (the user's model is never modified; every point goes through
-``torch.func.functional_call``; many points per forward pass, exact per-point fallback):
+Evaluation (the user's model is never modified; points are scored by a scorer chosen from the
+model's structure, ``"chain"`` for fully connected chains, ``"inference"`` for conv nets, else
+``"exact"``: one ``torch.func.functional_call`` per point; one reducer turns outputs into the
+loss, accuracy and metrics; every result names its scorer):
 
 - :func:`evaluate_grid`: lines, planes and N-D grids -> :class:`LandscapeResult` (``.loss``,
   ``.coords``, metrics, standard errors under subsampling).

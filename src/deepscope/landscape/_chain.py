@@ -3,16 +3,11 @@
 For a model that is a chain of ``Linear`` layers and elementwise activations (an
 ``nn.Sequential``, nested ones included, or a model that describes its forward as a sequence,
 :mod:`deepscope.layers`, as the zoo's ``MLP``/``DeepLinear`` do), P points are
-scored together. What makes this fast on a CPU, where the folded ``(P * n, features)`` layout
-of :mod:`._batched` is memory-bound:
+scored together. What makes this fast on a CPU, where folding the points into the batch
+dimension (``(P * n, features)``) is memory-bound:
 
 - The first varied ``Linear`` sees the input shared by all points and is linear in its weight
-  and bias, so its pre-activations are ``sum_j C[p, j] A_j`` with ``A_j = B_j^W x + B_j^b``
-  computed once per data block (and kept across chunks of points). A grid's rows share every
-  coefficient but the last, so a row's pre-activations are ``R + t (x) A_{K-1}``: ``R`` once per
-  row, ``t (x) A_{K-1}`` kept for every row, and one pass with the following ReLU fused
-  (:meth:`ChainPlan._mix_runs`; scattered points get the same rounded products and sums,
-  :meth:`ChainPlan._mix_rows`).
+  and bias: it is mixed from cached basis products, a grid row at a time (:mod:`._first_layer`).
 - Deeper layers are one matrix product per point with the samples as the long dimension. Hidden
   activations at least ``rm_min_width`` wide are row-major ``(P, n, features)`` (the faster
   orientation for square and wide products on this CPU), narrower ones feature-major
@@ -22,7 +17,7 @@ of :mod:`._batched` is memory-bound:
 - The last layer writes feature-major logits ``(P, classes, n)``: log-softmax and the masked
   maximum that gives accuracy reduce over a short, strided axis with long contiguous rows,
   several times faster than the row-major ``(P * n, classes)`` reduction.
-- Passes write into reused buffers (:class:`Workspace`, recycled across evaluators), and a bias
+- Passes write into reused buffers (:mod:`._workspace`, recycled across evaluators), and a bias
   followed by ReLU is one fused pass.
 
 Chunks of points and blocks of samples are sized so that the working set of a pass stays within a
@@ -33,8 +28,6 @@ are read, never called with substituted parameters.
 from __future__ import annotations
 
 import math
-import threading
-import weakref
 from dataclasses import dataclass
 
 import torch
@@ -42,7 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import layer_sequence
-from ._batched import Unsupported
+from ._first_layer import FirstLayerMix, add_relu_, combine
+from ._scorer import Unsupported
 
 #: Modules applied elementwise: valid on any layout of the activations.
 ELEMENTWISE: tuple[type, ...] = (
@@ -50,75 +44,6 @@ ELEMENTWISE: tuple[type, ...] = (
     nn.Softplus, nn.Identity, nn.Hardtanh, nn.ReLU6, nn.Mish, nn.Softsign, nn.Tanhshrink,
     nn.Hardswish, nn.Hardsigmoid,
 )
-
-
-class _Recycler:
-    """Buffers of workspaces that are gone, handed to new ones (each buffer has one owner at a
-    time). A grid made by a fresh evaluator otherwise touches tens of megabytes of new pages:
-    measured 3.5-6 ms of page faults against 0.5 ms for the same writes to kept memory."""
-
-    def __init__(self, limit: int = 64 << 20):
-        self.limit = limit
-        self._free: list[torch.Tensor] = []
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def take(self, numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
-        with self._lock:
-            best = None
-            for i, buf in enumerate(self._free):
-                if buf.dtype == dtype and buf.device == device and numel <= buf.numel() \
-                        <= 4 * numel and (best is None or buf.numel() < self._free[best].numel()):
-                    best = i
-            if best is None:
-                return None
-            buf = self._free.pop(best)
-            self._bytes -= buf.numel() * buf.element_size()
-            return buf
-
-    def give(self, buffers) -> None:
-        with self._lock:
-            for buf in buffers:
-                size = buf.numel() * buf.element_size()
-                # CPU only: CUDA's caching allocator already reuses device memory
-                if buf.device.type == "cpu" and size >= (1 << 20) \
-                        and self._bytes + size <= self.limit:
-                    self._free.append(buf)
-                    self._bytes += size
-
-
-RECYCLER = _Recycler()
-
-
-class Workspace:
-    """Named buffers reused from pass to pass.
-
-    A fresh multi-megabyte tensor per pass costs page faults (the allocator hands large blocks
-    back to the system when they are freed), which measured as much as the arithmetic of the
-    mixing and loss passes; writing into kept buffers (``out=``) avoids them. When the
-    workspace goes, its buffers go to :data:`RECYCLER` for the next one.
-    """
-
-    def __init__(self):
-        self._bufs: dict[object, torch.Tensor] = {}
-        weakref.finalize(self, RECYCLER.give, self._bufs.values())
-
-    def get(self, name: object, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-        numel = math.prod(shape)
-        buf = self._bufs.get(name)
-        if buf is None or buf.numel() < numel or buf.dtype != like.dtype \
-                or buf.device != like.device:
-            # (a replaced buffer is dropped, not recycled: a kept view may still read it)
-            buf = RECYCLER.take(max(numel, 1), like.dtype, like.device)
-            if buf is None:
-                buf = torch.empty(max(numel, 1), dtype=like.dtype, device=like.device)
-            self._bufs[name] = buf
-        return buf[:numel].view(shape)
-
-    def release(self, name: object) -> None:
-        buf = self._bufs.pop(name, None)
-        if buf is not None:
-            RECYCLER.give([buf])
 
 
 @dataclass
@@ -136,7 +61,7 @@ def _leaves(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:
     return seq
 
 
-class ChainPlan:
+class ChainPlan(FirstLayerMix):
     """The feature-major evaluation of a supported chain (build with :meth:`build`)."""
 
     #: a varied Linear layer with at least this many weights makes the chain run point by
@@ -145,27 +70,16 @@ class ChainPlan:
 
     def __init__(self, steps: list[_Step], basis: dict[str, torch.Tensor], widths: list[int],
                  first: int = 0):
+        self._init_mix(basis)
         self.steps = steps
         self.first_width = first
-        self.basis = basis
         self.widths = widths
         self.K = int(next(iter(basis.values())).shape[0]) if basis else 1
-        self._first: dict[object, torch.Tensor] = {}
         self._deep_basis: torch.Tensor | None = None
-        self.workspace = Workspace()
-        self._first_bytes = 0
-        self.first_cache_limit = 256 << 20
         #: hidden layers at least this wide write row-major activations (see :meth:`outputs`)
         self.rm_min_width = 64
         #: the whole chain runs one point at a time (see :meth:`_outputs_loop`)
         self.per_point = self._wants_loop()
-        self._partial: tuple[object, torch.Tensor] | None = None
-        self._scaled: dict[object, torch.Tensor] = {}
-        self._scaled_bytes = 0
-        self.scaled_cache_limit = 64 << 20
-        #: mix run by run (:meth:`_mix_runs`) when runs are this long on average, else the
-        #: whole pass at once (:meth:`_mix_rows`); both give the same bits
-        self.runs_min = 4
 
     @classmethod
     def build(cls, module: nn.Module, basis: dict[str, torch.Tensor]) -> ChainPlan:
@@ -263,118 +177,10 @@ class ChainPlan:
             names.extend(varied)
         return names
 
-    def _first_layer(self, step: _Step, x: torch.Tensor, key: object, fm: bool) -> torch.Tensor:
-        """``B_j^W x (+ B_j^b)`` for every basis vector j: (K, out, n) when ``fm`` (feature-major)
-        else (K, n, out); cached per key."""
-        hit = self._first.get((key, fm)) if key is not None else None
-        if hit is not None:
-            return hit
-        Bw = self.basis[step.weight]
-        K, out_dim = Bw.shape[0], Bw.shape[1]
-        Bb = self.basis[step.bias] if step.bias is not None else None
-        if fm:
-            A = torch.mm(Bw.reshape(K * out_dim, -1), x.T).reshape(K, out_dim, -1)
-            if Bb is not None:
-                A += Bb.unsqueeze(-1)
-        else:
-            A = torch.mm(x, Bw.reshape(K * out_dim, -1).T).reshape(-1, K, out_dim)
-            A = A.transpose(0, 1).contiguous()
-            if Bb is not None:
-                A += Bb.unsqueeze(1)
-        if key is not None and self._first_bytes + A.numel() * A.element_size() \
-                <= self.first_cache_limit:
-            self._first[(key, fm)] = A
-            self._first_bytes += A.numel() * A.element_size()
-        return A
-
     def _get(self, weights: dict[str, torch.Tensor], C: torch.Tensor,
              name: str) -> torch.Tensor:
         hit = weights.get(name)
         return hit if hit is not None else self._mix(C, name)
-
-    def _runs(self, C: torch.Tensor) -> list[tuple[int, int, tuple, tuple]] | None:
-        """Runs of consecutive points that share every coefficient but the last (a grid's
-        rows): ``(start, stop, leading coefficients, last coefficients)``."""
-        rows = C.tolist()
-        runs, start = [], 0
-        for i in range(1, len(rows) + 1):
-            if i == len(rows) or rows[i][:-1] != rows[start][:-1]:
-                runs.append((start, i, tuple(rows[start][:-1]),
-                             tuple(r[-1] for r in rows[start:i])))
-                start = i
-        return runs
-
-    def _mix_rows(self, flat: torch.Tensor, C: torch.Tensor, out: torch.Tensor,
-                  relu: bool) -> None:
-        """:meth:`_mix_runs` for points without long runs (curves, scattered points): the
-        same products and sums in the same order, so the same bits, over the whole pass."""
-        K = flat.shape[0]
-        torch.mul(C[:, :1], flat[0][None], out=out)
-        if K > 1:
-            tmp = self.workspace.get("mix_tmp", tuple(out.shape), flat)
-            for j in range(1, K):
-                torch.mul(C[:, j:j + 1], flat[j][None], out=tmp)
-                if j == K - 1 and relu:
-                    _add_relu_out(out, tmp, out)
-                    return
-                out.add_(tmp)
-        if relu:
-            out.relu_()
-
-    def _lead_sum(self, flat: torch.Tensor, lead: tuple, key: object) -> torch.Tensor:
-        """``R = sum_{j<K-1} lead_j A_j`` as rounded products, then sums (the order of
-        :meth:`_mix_rows`), kept while ``(key, lead)`` stays the same (a grid row); never kept
-        without a key (the samples are then unnamed)."""
-        K = flat.shape[0]
-        pkey = (key, lead)
-        if self._partial is None or self._partial[0] != pkey or key[0] is None:
-            if K == 2 and lead[0] == 1.0:
-                R = flat[0]
-            else:
-                R = self.workspace.get("lead_sum", tuple(flat.shape[1:]), flat)
-                tmp = self.workspace.get("lead_tmp", tuple(flat.shape[1:]), flat)
-                torch.mul(flat[0], lead[0], out=R)
-                for j in range(1, K - 1):
-                    R.add_(torch.mul(flat[j], lead[j], out=tmp))
-            self._partial = (pkey, R)
-        return self._partial[1]
-
-    def _mix_runs(self, flat: torch.Tensor, runs: list, key: object, out: torch.Tensor,
-                  relu: bool) -> None:
-        """``out[p] = sum_j C[p, j] A_j`` run by run: ``R + S`` with ``R`` the run's leading
-        part and ``S = t (x) A_{K-1}`` (t: the run's last coefficients) kept across passes and
-        rows (a grid's rows share t). One pass over the output, with the ReLU that follows
-        when ``relu`` (measured 4.2 against 9.3 ms per 961 points for the add-and-multiply
-        product, its copy and a separate ReLU, digits MLP 64-32-10). Each point's numbers
-        come out the same whatever the runs and passes."""
-        K = flat.shape[0]
-        for start, stop, lead, last in runs:
-            skey = ("scaled", key, last)
-            S = self._scaled.get(skey)
-            if S is None:
-                # a grid needs one or two (its rows' t, the centre's row without the centre),
-                # a row split over passes one per piece
-                size = len(last) * flat.shape[1] * flat.element_size()
-                while self._scaled and (len(self._scaled) >= 16 or self._scaled_bytes + size
-                                        > self.scaled_cache_limit):
-                    gone = next(iter(self._scaled))
-                    old = self._scaled.pop(gone)
-                    self._scaled_bytes -= old.numel() * old.element_size()
-                    self.workspace.release(gone)
-                kept = size <= self.scaled_cache_limit
-                S = self.workspace.get(skey if kept else "scaled_tmp",
-                                       (len(last), flat.shape[1]), flat)
-                t = torch.tensor(last, dtype=flat.dtype, device=flat.device)
-                torch.mul(t[:, None], flat[K - 1][None], out=S)
-                if kept:
-                    self._scaled[skey] = S
-                    self._scaled_bytes += size
-            R = self._lead_sum(flat, lead, key)
-            dest = out[start:stop]
-            if relu:
-                _add_relu_out(S, R, dest)
-            else:
-                torch.add(S, R, out=dest)
 
     def _linear(self, step: _Step, h: torch.Tensor, layout: str, fm: bool, C: torch.Tensor,
                 key: object, weights: dict[str, torch.Tensor], buf: str | None,
@@ -454,30 +260,6 @@ class ChainPlan:
             return None
         return first, last
 
-    def ce_fused(self, C: torch.Tensor, X: torch.Tensor, y: torch.Tensor, key: object,
-                 weights: dict[str, torch.Tensor], accuracy: bool
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-sample cross-entropy (P, n) and hits of the points C on (X, y) for a
-        :meth:`fused_head` chain, in one compiled pass (:func:`._fused.ce_pass`)."""
-        from . import _fused
-
-        first, last = self.fused_head()
-        n = int(X.shape[0])
-        x = X.reshape(n, -1)
-        A = self._first_layer(first, x, key, True)
-        lin0, lin1 = first.module, last.module
-        b1 = lin0.bias if first.bias is None and lin0.bias is not None else None
-        P = int(C.shape[0])
-        W = weights[last.weight] if last.weight is not None else \
-            lin1.weight.unsqueeze(0).expand(P, -1, -1)
-        if last.bias is not None:
-            b2 = weights[last.bias]
-        elif lin1.bias is not None:
-            b2 = lin1.bias.unsqueeze(0).expand(P, -1)
-        else:
-            b2 = torch.zeros(P, lin1.out_features, dtype=A.dtype, device=A.device)
-        return _fused.ce_pass(A, C, b1, W, b2, y, accuracy)
-
     # ------------------------------------------------------------------ forward
     def outputs(self, C: torch.Tensor, X: torch.Tensor, key: object = None,
                 weights: dict[str, torch.Tensor] | None = None,
@@ -531,7 +313,7 @@ class ChainPlan:
             else:
                 mod = step.module
                 if type(mod) is nn.ReLU and fresh and layout != "shared":
-                    h = _add_relu_(h, bias) if bias is not None else torch.relu_(h)
+                    h = add_relu_(h, bias) if bias is not None else torch.relu_(h)
                     bias = None
                     continue
                 if bias is not None:
@@ -605,7 +387,7 @@ class ChainPlan:
         for p in range(P):
             c = coeffs[p]
             if wflat is not None:
-                _combine(self._deep_basis, c, wflat[0])
+                combine(self._deep_basis, c, wflat[0])
             first = out[p] if fm_first else self.workspace.get(
                 f"loop{fv}", tuple(A.shape[1:]), A)
             self._mix_one(flatA, c, (key, fm_first), first.view(-1), relu_first)
@@ -631,7 +413,7 @@ class ChainPlan:
                 elif step.kind == "act":
                     mod = step.module
                     if type(mod) is nn.ReLU:
-                        h = _add_relu_(h, bias) if bias is not None else torch.relu_(h)
+                        h = add_relu_(h, bias) if bias is not None else torch.relu_(h)
                         bias = None
                         continue
                     if bias is not None:
@@ -644,68 +426,9 @@ class ChainPlan:
                 h.add_(bias)
         return out
 
-    def _mix_one(self, flatA: torch.Tensor, c: list[float], key: object,
-                 dest: torch.Tensor, relu: bool = False) -> None:
-        """``dest = sum_j c_j A_j`` (then its ReLU when ``relu``), as ``partial + c_{K-1}
-        A_{K-1}`` with ``partial`` kept while the coefficients before the last stay the same
-        (computed the same way either way, so the bits do not depend on the order of the
-        points)."""
-        K = flatA.shape[0]
-        if K == 1:
-            torch.mul(flatA[0], c[0], out=dest)
-            if relu:
-                dest.relu_()
-            return
-        R = self._lead_sum(flatA, tuple(c[:-1]), key)
-        if relu:
-            _add_relu_out(R, flatA[K - 1], dest, c[K - 1])
-        else:
-            torch.add(R, flatA[K - 1], alpha=c[K - 1], out=dest)
-
-
-def _add_relu_out(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor,
-                  alpha: float = 1.0) -> None:
-    """``out = relu(a + alpha b)`` in one pass where PyTorch has the fused kernel."""
-    fused = getattr(torch.ops.aten._add_relu, "out", None) if hasattr(
-        torch.ops.aten, "_add_relu") else None
-    if fused is not None:
-        try:
-            fused(a, b, alpha=alpha, out=out)
-            return
-        except (RuntimeError, TypeError):
-            pass
-    torch.relu_(torch.add(a, b, alpha=alpha, out=out))
-
-
-def _combine(B: torch.Tensor, c: list[float], dest: torch.Tensor) -> None:
-    """``dest = sum_j c_j B_j`` by scaled adds (measured faster than a (1 x K) @ (K x m)
-    product, which runs as a slow matrix-vector kernel)."""
-    if c[0] == 1.0:
-        if len(c) == 1:
-            dest.copy_(B[0])
-            return
-        torch.add(B[0], B[1], alpha=c[1], out=dest)
-    else:
-        torch.mul(B[0], c[0], out=dest)
-        if len(c) > 1:
-            dest.add_(B[1], alpha=c[1])
-    for j in range(2, len(c)):
-        dest.add_(B[j], alpha=c[j])
-
 
 def in_out(lin: nn.Linear) -> int:
     return lin.in_features * lin.out_features
-
-
-def _add_relu_(h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``relu(h + bias)`` in place, in one pass where PyTorch has the fused kernel."""
-    fused = getattr(torch.ops.aten, "_add_relu_", None)
-    if fused is not None:
-        try:
-            return fused(h, bias)
-        except (RuntimeError, TypeError):
-            pass
-    return torch.relu_(h.add_(bias))
 
 
 def chain_layout(widths: list[int], first: int, K: int, n_max: int, itemsize: int, budget: int,

@@ -104,6 +104,8 @@ class CurveResult:
     max_loss: float
     barrier: float
     method: str
+    #: the scorers that scored the points (the endpoints exactly), as ``LandscapeResult.scorer``
+    scorer: str = ""
 
     @property
     def loss(self) -> np.ndarray:
@@ -239,6 +241,8 @@ def evaluate_curve(curve: ConnectivityCurve, model: nn.Module, loss_fn: Any, dat
         raise UserInputError("the curve was trained for another architecture")
     ev = evaluator if evaluator is not None else make_evaluator(
         model, loss_fn, data, curve.control, bn=bn, **options)
-    values = _run_chunks(ev, curve.coefficients(t), (n,), done, values, on_chunk)
+    coeffs = curve.coefficients(t)
+    values = _run_chunks(ev, coeffs, (n,), done, values, on_chunk)
     barrier, _ = barrier_heights(t, values["loss"])
-    return CurveResult(t, values, float(np.max(values["loss"])), barrier, ev.method_)
+    return CurveResult(t, values, float(np.max(values["loss"])), barrier, ev.method_,
+                       ev.describe(coeffs))

@@ -1,7 +1,7 @@
 """Lines, planes and N-D grids through parameter space; straight-line interpolation.
 
 Every point is ``theta_0 + sum_i a_i d_i`` evaluated through ``torch.func.functional_call`` on a
-private copy of the model (see :class:`~.evaluate.LandscapeEvaluator`). Grids are scored in
+private copy of the model (see :class:`~._evaluate.LandscapeEvaluator`). Grids are scored in
 chunks; ``done``/``values``/``on_chunk`` let a store resume an interrupted grid and record each
 chunk as it finishes.
 
@@ -89,8 +89,11 @@ class LandscapeResult:
             user metrics and, with subsampling, ``NAME_stderr``.
         directions: the directions of the grid.
         base_loss: the loss at the origin (all coordinates 0).
-        method: ``"batched"`` or ``"exact"`` (the path used), and ``fallback_reason``.
-        info: settings and counts.
+        method: ``"batched"`` (a fast scorer) or ``"exact"``.
+        info: settings and counts, ``fallback_reason`` (why no fast scorer applies) and
+            ``scorer``.
+        scorer: the scorers that scored the grid, e.g. ``"chain (unit points: exact)"``: the
+            chain scorer, and the exact one for the points that are basis vectors (the centre).
     """
 
     coords: tuple[np.ndarray, ...]
@@ -99,6 +102,7 @@ class LandscapeResult:
     base_loss: float
     method: str
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    scorer: str = ""
 
     @property
     def loss(self) -> np.ndarray:
@@ -186,7 +190,7 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
         span: ``(lo, hi)`` for all axes, or one pair per axis.
         bn: ``"frozen"`` or ``"recompute"``.
         metrics, accuracy, n_samples, seed, dtype, method, points_per_pass, max_memory: see
-            :class:`~.evaluate.LandscapeEvaluator` (``accuracy=False`` scores the loss only).
+            :class:`~._evaluate.LandscapeEvaluator` (``accuracy=False`` scores the loss only).
         batch_weights: the number of loss terms of each batch, as for the curvature
             operators (default: read from the loss, e.g. the targets not equal to
             ``ignore_index``), so the loss is that of all the data as one batch.
@@ -239,11 +243,14 @@ def evaluate_grid(model: nn.Module, loss_fn: Any, data: Any, directions: Any,
     centre = np.zeros((1, dirs.k + 1))
     centre[0, 0] = 1.0
     base = float(evaluator.evaluate_points(centre)["loss"][0])
+    scorer = evaluator.describe(np.concatenate([coeffs, centre]))
     return LandscapeResult(coords, {k: v.reshape(shape) for k, v in flat_values.items()}, dirs,
                            base, evaluator.method_,
                            {"bn": bn, "n_samples": evaluator.problem.n_samples,
                             "n_total": evaluator.n_total, "span": spans, "grid": list(shape),
-                            "fallback_reason": evaluator.fallback_reason_})
+                            "fallback_reason": evaluator.fallback_reason_,
+                            "kernel_reason": evaluator.kernel_reason_, "scorer": scorer},
+                           scorer)
 
 
 def chunk_plan(evaluator: LandscapeEvaluator, todo: np.ndarray, shape: tuple[int, ...],
@@ -317,6 +324,8 @@ class InterpolationResult:
         monotone_barrier: ``max_t [L(t) - min_{t' <= t} L(t')]`` over ``t`` in [0, 1] (the
             Goodfellow et al. 2015 check: 0 for a monotone decrease).
         distance: ``||theta_b - theta_a||``.
+        method: ``"batched"`` (a fast scorer) or ``"exact"``.
+        scorer: the scorers that scored the points (the endpoints exactly).
     """
 
     t: np.ndarray
@@ -325,6 +334,7 @@ class InterpolationResult:
     monotone_barrier: float
     distance: float
     method: str
+    scorer: str = ""
 
     @property
     def loss(self) -> np.ndarray:
@@ -391,8 +401,9 @@ def interpolate(model_a: nn.Module, model_b: nn.Module, loss_fn: Any, data: Any,
     b = flat_parameters(model_b, names).to(a.dtype)
     ev = evaluator if evaluator is not None else make_evaluator(
         model_a, loss_fn, data, torch.stack([a, b]), bn=bn, **options)
-    values = _run_chunks(ev, np.stack([1 - t, t], axis=1), (len(t),), done, values, on_chunk,
+    coeffs = np.stack([1 - t, t], axis=1)
+    values = _run_chunks(ev, coeffs, (len(t),), done, values, on_chunk,
                          backend=backend, address=address, workers=workers)
     barrier, monotone = barrier_heights(t, values["loss"])
     return InterpolationResult(t, values, barrier, monotone, float((b - a).double().norm()),
-                               ev.method_)
+                               ev.method_, ev.describe(coeffs))
