@@ -73,8 +73,7 @@ def exact_spectrum(model, X, y):
 
 
 def run_bulk(model, X, y, k, n_probes, n_steps, seed):
-    from deepscope.curvature import HessianOperator
-    from deepscope.curvature._outliers import bulk_and_outliers
+    from deepscope.curvature import HessianOperator, bulk_and_outliers
 
     start = time.perf_counter()
     op = HessianOperator(model, nn.CrossEntropyLoss(), (X, y), check_determinism=False)
@@ -106,7 +105,7 @@ def run_peer(model, X, y, n_probes, n_steps, seed):
 
 
 def curve(name, fn, budgets, repeats, exact):
-    from deepscope.curvature._outliers import wasserstein1
+    from deepscope.curvature import wasserstein1
 
     rows = []
     for n_probes, n_steps in budgets:

@@ -50,8 +50,7 @@ def vectors(P: int, k: int) -> torch.Tensor:
 def worker(rank: int, port: int, repeats: int, out: str) -> None:
     import torch.distributed as dist
 
-    from deepscope.curvature import HessianOperator
-    from deepscope.curvature._distributed import shard_batches
+    from deepscope.curvature import HessianOperator, shard_batches
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,

@@ -10,6 +10,15 @@ Also reported: points/s, samples/s and the achieved FLOP rate (the FLOPs of a pl
 forward pass, 2 x multiply-adds, divided by the wall time), against the rate of a large float32
 matmul measured in the same run.
 
+Realistic models (``--models resnet,cnn1d``): the zoo's residual CNN with frozen BatchNorm
+(``resnet:width=8,n_blocks=1`` on the 8x8 digits, running statistics from a few training steps)
+and the 1-D conv net (``cnn1d``, the 64 pixels as a length-64 signal), 15 x 15 filter-normalised
+planes. Three timings interleaved in one run: deepscope's per-point loop
+(``evaluate_grid(method="exact")``), deepscope's ``evaluate_grid(method="auto")``, which takes the
+inference scorer for these models (BatchNorm folded into the convolutions, channels-last
+convolutions, points on single-threaded workers; directions and evaluator built inside the
+timing), and loss-landscapes.
+
 Peer: ``pip install --no-deps loss-landscapes==3.0.6``. Run:
 ``python benchmarks/bench_landscape.py [--repeats 5]`` (prints JSON lines).
 """
@@ -71,6 +80,17 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / statistics.median(times)
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 # --method: auto (the chain path for MLPs), batched or exact; --accuracy: also score accuracy
 # (by default only the loss, like loss-landscapes' Loss metric)
 METHOD = {"value": "auto", "accuracy": False}
@@ -125,6 +145,89 @@ def bench(name, model, X, y, repeats, peer=True, rate=None):
     return row
 
 
+REALISTIC = {"resnet": ("resnet:width=8,n_blocks=1", (1, 8, 8)), "cnn1d": ("cnn1d", (1, 64))}
+PLANE = 15
+
+
+def trained(spec: str, shape: tuple, X: torch.Tensor, y: torch.Tensor) -> nn.Module:
+    """A zoo model after 30 SGD steps in training mode (nontrivial BatchNorm running
+    statistics), returned in evaluation mode."""
+    from deepscope.models import build
+
+    model = build(spec, input_shape=shape, n_classes=10, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    gen = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(30):
+        idx = torch.randint(0, len(X), (128,), generator=gen)
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(X[idx]), y[idx]).backward()
+        opt.step()
+    return model.eval()
+
+
+def run_exact(model, X, y):
+    from deepscope.landscape import evaluate_grid, random_directions
+
+    dirs = random_directions(model, 2, norm="filter", seed=0)
+    res = evaluate_grid(model, "ce", (X, y), dirs, grid=(PLANE, PLANE), span=(-1, 1),
+                        method="exact", accuracy=False)
+    return np.asarray(res.values["loss"]).reshape(-1)
+
+
+def run_plan(model, X, y):
+    """deepscope's ``evaluate_grid(method="auto")``, which picks the inference scorer for these
+    models by their structure (checked: the result names it)."""
+    from deepscope.landscape import evaluate_grid, random_directions
+
+    dirs = random_directions(model, 2, norm="filter", seed=0)
+    res = evaluate_grid(model, "ce", (X, y), dirs, grid=(PLANE, PLANE), span=(-1, 1),
+                        method="auto", accuracy=False)
+    assert res.scorer.startswith("inference"), res.scorer
+    return np.asarray(res.values["loss"]).reshape(-1)
+
+
+def run_peer_plane(model, X, y):
+    import loss_landscapes
+    import loss_landscapes.metrics
+
+    metric = loss_landscapes.metrics.Loss(nn.CrossEntropyLoss(), X, y)
+    return loss_landscapes.random_plane(copy.deepcopy(model), metric, distance=1, steps=PLANE,
+                                        normalization="filter", deepcopy_model=False)
+
+
+def bench_realistic(key, X, y, repeats, rate):
+    spec, shape = REALISTIC[key]
+    Xs = X.reshape(-1, *shape).contiguous()
+    model = trained(spec, shape, Xs, y)
+    runs = {"exact": run_exact, "auto": run_plan, "loss_landscapes": run_peer_plane}
+    times = {k: [] for k in runs}
+    with torch.no_grad():
+        ref = run_exact(model, Xs, y)
+        agree = float(np.max(np.abs(run_plan(model, Xs, y) - ref) / np.abs(ref)))
+        run_peer_plane(model, Xs, y)
+        for _ in range(repeats):
+            for name, fn in runs.items():
+                t0 = time.perf_counter()
+                fn(model, Xs, y)
+                times[name].append(time.perf_counter() - t0)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    n_pts = PLANE * PLANE
+    flops = forward_flops(model, Xs) * n_pts
+    row = {"model": spec, "points": n_pts, "samples": len(Xs),
+           "auto_vs_exact_max_rel_loss_diff": agree,
+           "plain_forward_gflop": flops / 1e9}
+    for k in runs:
+        row[f"{k}_s"] = med[k]
+        row[f"{k}_all_s"] = times[k]
+        row[f"{k}_flop_per_s"] = flops / med[k]
+        row[f"{k}_fraction_of_matmul_rate"] = flops / med[k] / rate
+    row["auto_speedup_vs_loss_landscapes"] = med["loss_landscapes"] / med["auto"]
+    row["exact_speedup_vs_loss_landscapes"] = med["loss_landscapes"] / med["exact"]
+    row["auto_speedup_vs_exact"] = med["exact"] / med["auto"]
+    return row
+
+
 def main():
     from deepscope.models import MLP, SmallCNN
 
@@ -136,9 +239,12 @@ def main():
     parser.add_argument("--accuracy", action="store_true",
                         help="score accuracy as well as the loss (the peer scores the loss only)")
     parser.add_argument("--models", default="small,large,cnn",
-                        help="comma-separated subset of small, large, cnn")
+                        help="comma-separated subset of small, large, cnn, resnet, cnn1d")
+    parser.add_argument("--resnet-spec", default=REALISTIC["resnet"][0],
+                        help="zoo spec of the residual CNN (e.g. resnet:width=16,n_blocks=1)")
     args = parser.parse_args()
     METHOD["value"] = args.method
+    REALISTIC["resnet"] = (args.resnet_spec, REALISTIC["resnet"][1])
     METHOD["accuracy"] = args.accuracy
     torch.set_num_threads(2)
     X, y = digits_tensors()
@@ -146,7 +252,8 @@ def main():
     load = os.getloadavg()
     rate = matmul_rate()
     print(json.dumps({"torch_threads": torch.get_num_threads(), "load_average": load,
-                      "matmul_2048_flop_per_s": rate}), flush=True)
+                      "matmul_2048_flop_per_s": rate, "cpu": cpu_model(),
+                      "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}), flush=True)
     small = MLP((64, 32, 10))
     big = MLP((64, 256, 256, 10))
     cnn = SmallCNN(n_classes=10)
@@ -159,6 +266,12 @@ def main():
         row = bench(name, model, X, y, repeats, peer=True, rate=rate)
         row["load_average_after"] = os.getloadavg()
         print(json.dumps(row), flush=True)
+    for key in ("resnet", "cnn1d"):
+        if key in chosen:
+            row = bench_realistic(key, X, y, args.repeats_large, rate)
+            row["matmul_2048_flop_per_s_now"] = matmul_rate()
+            row["load_average_after"] = os.getloadavg()
+            print(json.dumps(row), flush=True)
     print(json.dumps({"matmul_2048_flop_per_s_end": matmul_rate()}))
 
 

@@ -39,8 +39,7 @@ from torch import nn
 from torch.func import functional_call, grad, jvp
 from torch.nn import functional as F
 
-from deepscope.curvature import HessianOperator, eigenvalues, trace
-from deepscope.curvature._hessian import differentiable_attention
+from deepscope.curvature import HessianOperator, differentiable_attention, eigenvalues, trace
 from deepscope.store import cpu_model
 
 IGNORE = -100

@@ -55,9 +55,10 @@ def test_every_instrument_is_a_package_with_private_modules():
     for name in INSTRUMENTS:
         package = ROOT / name
         assert (package / "__init__.py").is_file(), name
-        modules = [p.name for p in package.glob("*.py") if p.name != "__init__.py"]
+        modules = [p.relative_to(package) for p in package.rglob("*.py")
+                   if p.name != "__init__.py" and "__pycache__" not in p.parts]
         assert modules, name
-        assert all(m.startswith("_") for m in modules), (name, modules)
+        assert all(str(m).startswith("_") for m in modules), (name, modules)
         assert not (ROOT / f"{name}.py").exists(), f"a second public path for {name}"
     assert not (ROOT / "instruments").exists()
 
@@ -86,6 +87,18 @@ def test_no_module_imports_another_packages_private_module():
                 inside = here.count(".") == 1  # only top-level modules of deepscope itself
             if not inside:
                 offenders.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
+    assert not offenders, offenders
+
+
+def test_benchmarks_use_the_facades():
+    """Benchmarks are code a user could write: no instrument's private module (the facades
+    export what they measure)."""
+    offenders = []
+    for path in sorted((ROOT.parents[1] / "benchmarks").glob("*.py")):
+        for line, target in _imports(path, f"benchmarks.{path.stem}"):
+            parts = target.split(".")
+            if len(parts) > 2 and parts[1] in INSTRUMENTS and parts[2].startswith("_"):
+                offenders.append(f"{path.name}:{line} imports {target}")
     assert not offenders, offenders
 
 

@@ -37,6 +37,7 @@ def test_hessian_command_matches_dense(tmp_path, capsys):
     assert main(args) == 0
     record = json.loads((out / "result.json").read_text())
     assert record["n_params"] == 64 * 6 + 6 + 6 * 10 + 10 and record["n_batches"] == 3
+    assert record["path"] == "HessianOperator:pearlmutter"  # a tanh MLP: the R-operator
 
     data = load("digits", seed=0)
     model = build("mlp:64-6-10,act=tanh", input_shape=data.input_shape, n_classes=10,

@@ -145,6 +145,46 @@ def test_attention_over_the_memory_bound_uses_double_backward(monkeypatch):
     assert op.retained_graph_bytes > 1024 and not op._graphs
 
 
+class TwoRanks:
+    """A stand-in for a two-process group in which this process is rank 0 and the other rank
+    holds an identical shard, except for the answer of ``everywhere`` (whether the other rank's
+    kept graphs fit the memory bound)."""
+
+    world_size, rank = 2, 0
+
+    def __init__(self, other_fits: bool):
+        self.other_fits = other_fits
+
+    def run(self, fn):
+        return fn()
+
+    def all_sum(self, values):
+        return [2.0 * v for v in values]
+
+    def setup(self, make_problem, evaluate):
+        from deepscope.curvature._distributed import DataParallel
+
+        return DataParallel.setup(self, make_problem, evaluate)
+
+    def agree_on(self, choose, names):
+        return list(choose())
+
+    def everywhere(self, flag):
+        return bool(flag) and self.other_fits
+
+
+@pytest.mark.parametrize("other_fits", [True, False])
+def test_retained_graph_only_when_every_rank_fits(other_fits, monkeypatch):
+    from deepscope.curvature._distributed import DataParallel
+
+    monkeypatch.setattr(DataParallel, "resolve", classmethod(lambda cls, d, m: d))
+    factory, batches = cases()["attention"]
+    op = HessianOperator(build(factory), "ce", batches, distributed=TwoRanks(other_fits))
+    assert op.mode == ("retained-graph" if other_fits else "reverse-over-reverse")
+    if not other_fits:
+        assert not op._graphs
+
+
 def test_a_failing_trial_falls_back_exactly():
     """Conv1d logits (N, C, L) with per-position labels: the R-operator is built for the layers
     but its trial refuses the 3-D cross-entropy, so auto takes double backward; exact."""
@@ -214,6 +254,20 @@ def test_refusals_survive_the_cheaper_check():
     nan_late[2][0][0, 0] = float("nan")  # only the last batch: the one full pass must see it
     with pytest.raises(UserInputError, match="not finite"):
         HessianOperator(build(mlp), "ce", nan_late)
+
+
+def test_slice_without_loss_terms_checks_the_whole_batch():
+    # the first two samples carry only ignore_index labels: their mean loss is NaN, which must
+    # not read as a nondeterministic model
+    batches = counting_batches()
+    batches[0][1][:2] = -100
+    model = build(mlp)
+    op = HessianOperator(model, "ce", batches)
+    X = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    with torch.no_grad():
+        want = nn.functional.cross_entropy(model(X), y, ignore_index=-100)
+    assert op.loss_value == pytest.approx(float(want), rel=1e-13)
 
 
 def test_decomposition_shares_one_problem_and_one_pass():

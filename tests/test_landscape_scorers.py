@@ -243,6 +243,34 @@ def test_probe_catches_a_scorer_that_disagrees(monkeypatch):
         LandscapeEvaluator(model, "ce", batches, basis_of(model), method="batched")
 
 
+class _Fixed:
+    """A scorer that returns given outputs whatever it is asked."""
+
+    name = "fixed"
+
+    def __init__(self, out):
+        self.out = out
+
+    def outputs(self, C, X, key=None):
+        return self.out.clone()
+
+
+def test_probe_accepts_equal_non_finite_outputs_and_refuses_different_ones():
+    from deepscope.landscape._scorer import Unsupported, probe
+
+    out = torch.tensor([[[1.0, float("nan")], [float("inf"), 2.0]]], dtype=torch.float64)
+    X, C = torch.zeros(2, 3), torch.ones(1, 1, dtype=torch.float64)
+    probe(_Fixed(out), _Fixed(out), X, C, nn.Identity())  # the same NaN and inf: accepted
+    other = out.clone()
+    other[0, 1, 0] = float("-inf")
+    with pytest.raises(Unsupported):
+        probe(_Fixed(other), _Fixed(out), X, C, nn.Identity())
+    shifted = out.clone()
+    shifted[0, 1, 1] = 2.001
+    with pytest.raises(Unsupported):
+        probe(_Fixed(shifted), _Fixed(out), X, C, nn.Identity())
+
+
 def test_missing_numba_falls_back_to_the_torch_path(monkeypatch):
     model, batches = mlp(), vectors()
     basis = basis_of(model)

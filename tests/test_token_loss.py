@@ -113,6 +113,9 @@ def test_sequence_logits_and_errors():
     got = loss(lambda **kw: logits, {"input_ids": torch.zeros(4, 2), "labels": labels})
     assert float(got) == pytest.approx(float(F.cross_entropy(logits, labels)), rel=1e-15)
     assert loss.terms({"labels": labels}) == 4.0
+    column = labels[:, None]  # one label per sequence as a column: no shift, four terms
+    got_col = loss(lambda **kw: logits, {"input_ids": torch.zeros(4, 2), "labels": column})
+    assert float(got_col) == float(got) and loss.terms({"labels": column}) == 4.0
     with pytest.raises(UserInputError, match="labels"):
         loss(lambda **kw: logits, {"input_ids": torch.zeros(4, 2)})
     with pytest.raises(UserInputError, match="logits"):

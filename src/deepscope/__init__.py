@@ -8,8 +8,8 @@ Sub-packages are imported on first use:
 - ``deepscope.models``: the model zoo and the loader for user models.
 - Instruments, pure measurement code, one package each behind its ``__init__``:
   ``deepscope.curvature``, ``deepscope.landscape``, ``deepscope.physics``,
-  ``deepscope.expressivity``, ``deepscope.harmonic``, ``deepscope.robustness``; every instrument
-  evaluates a model through ``deepscope.problem``.
+  ``deepscope.expressivity``, ``deepscope.harmonic``, ``deepscope.robustness``; the model
+  instruments (curvature, landscape) evaluate a model through ``deepscope.problem``.
 - ``deepscope.experiments``: one module per theoretical claim; ``deepscope.registry`` lists them.
 - ``deepscope.runner``: run one experiment or reproduce them all into a run store.
 - ``deepscope.report``: the self-contained HTML report built from stored results.

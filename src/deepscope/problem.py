@@ -20,9 +20,10 @@ Loss conventions:
   number of terms batch b averages over and ``T = sum_b t_b``: the loss of all the data as ONE
   batch, however the batches are cut or padded (see :func:`loss_terms`).
 - ``loss_fn(model, batch)`` (closure form, for custom losses and dict batches) returns the batch
-  mean; the model it receives evaluates with the operator's parameters. Its terms are counted as
-  samples unless ``batch_weights`` says otherwise (a closure returning a mean over tokens needs
-  ``batch_weights=lambda batch: number_of_tokens``).
+  mean; the model it receives evaluates with the operator's parameters. Its terms are what its
+  ``terms(batch)`` method returns when it has one (:class:`deepscope.token_loss.TokenCrossEntropy`
+  does), else the samples, unless ``batch_weights`` says otherwise (another closure returning a
+  mean over tokens needs ``batch_weights=lambda batch: number_of_tokens``).
 
 Which form a callable has (``loss_form="auto"``, see :func:`is_closure`): read from its first two
 positional parameters. The first decides when it is annotated (``nn.Module``: closure;

@@ -51,13 +51,21 @@ class TokenCrossEntropy:
         return (f"TokenCrossEntropy(causal={self.causal}, ignore_index={self.ignore_index}, "
                 f"labels={self.labels!r})")
 
+    def _shifted(self, labels: torch.Tensor) -> bool:
+        """Whether labels are per position and shifted (one rule for the loss and its terms):
+        causal, and labels (n, T) with T > 1; labels (n,) or (n, 1) are one per sequence."""
+        return self.causal and labels.ndim == 2 and labels.shape[1] > 1
+
     def _pairs(self, logits: torch.Tensor, labels: torch.Tensor):
         if logits.ndim == 2:
+            if labels.ndim == 2 and labels.shape[1] > 1:
+                raise UserInputError(f"per-sequence logits {tuple(logits.shape)} with "
+                                     f"per-position labels {tuple(labels.shape)}")
             return logits, labels.reshape(-1)
         if logits.ndim != 3:
             raise UserInputError(f"TokenCrossEntropy expects logits (n, C) or (n, T, V), got shape "
                                  f"{tuple(logits.shape)}")
-        if self.causal:
+        if self._shifted(labels):
             logits, labels = logits[:, :-1], labels[:, 1:]
         return logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
 
@@ -79,6 +87,6 @@ class TokenCrossEntropy:
     def terms(self, batch: Any) -> float:
         """How many targets the batch's mean runs over (its weight in the total loss)."""
         labels = self._labels(batch)
-        if labels.ndim > 1 and self.causal:
+        if self._shifted(labels):
             labels = labels[:, 1:]
         return float((labels != self.ignore_index).sum())

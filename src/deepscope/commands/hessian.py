@@ -153,9 +153,9 @@ def analyse_hessian(request: HessianRequest, data_parallel: Any = None
     if data_parallel is not None:
         record["world_size"] = data_parallel.world_size
         record["sharding"] = "batch i on rank i % world_size"
+    record["path"] = op.path  # the operator and its product mode, e.g. HessianOperator:pearlmutter
     if isinstance(op, HessianOperator):
         record["hvp_mode"] = op.mode
-        record["hvp_block_mode"] = op.batched_mode
     arrays: dict[str, np.ndarray] = {}
     figures: dict[str, Any] = {}
     steps = [name for name, wanted in (("top", request.top_k), ("bottom", request.bottom_k),

@@ -38,11 +38,16 @@ Data parallel: every model operator takes ``distributed=True`` (or a process gro
 passes its shard of the batches (:func:`shard_batches`), and every product is the local product
 followed by one all-reduce, so the solvers run unchanged and agree on every rank.
 
+Attention: every product runs ``scaled_dot_product_attention`` through its math backend (the fused
+CPU kernels have no double backward); :func:`differentiable_attention` is that context for code of
+one's own (e.g. a gradient to compare a product with).
+
 A flat vector lists the selected parameters in ``model.named_parameters()`` order.
 """
 
 from __future__ import annotations
 
+from ._autodiff import differentiable_attention
 from ._base import CurvatureLinearOperator, DenseOperator, ScaledSumOperator
 from ._blocks import (
     BlockDiagonalOperator,
@@ -80,6 +85,7 @@ from ._tracking import CurvatureTracker, TrackingOverhead, TrackRecord
 __all__ = [
     # operators
     "HessianOperator",
+    "differentiable_attention",
     "GGNOperator",
     "EmpiricalFisherOperator",
     "GaussNewtonResidualOperator",

@@ -238,6 +238,11 @@ class DataParallel:
         (loss,) = self.all_sum([local])
         return problem, loss
 
+    def everywhere(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on every rank (one all-reduce)."""
+        (count,) = self.all_sum([1.0 if flag else 0.0])
+        return count == self.world_size
+
     def agree_on(self, choose: Callable[[], Sequence[str]], names: Sequence[str]) -> list[str]:
         """Run ``choose()`` on every rank (on its own shard) and keep rank 0's choice."""
         picked = self.run(choose)

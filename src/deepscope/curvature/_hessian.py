@@ -210,7 +210,8 @@ class HessianOperator(ModelCurvatureOperator):
             ``"closure"``.
         batch_weights: the loss terms of each batch for mean reductions: ``None`` (read from
             the loss), ``"samples"``, one number per batch, or a callable ``batch -> number`` (a
-            closure whose loss is a mean over tokens needs this).
+            closure whose loss is a mean over tokens needs this unless it has a ``terms(batch)``
+            method, as :class:`~deepscope.token_loss.TokenCrossEntropy` has).
         check_determinism: refuse a model whose loss differs between two evaluations (of the
             first batch's first samples).
         distributed: ``False``; ``True`` (the default process group) or a
@@ -259,7 +260,17 @@ class HessianOperator(ModelCurvatureOperator):
                 "or 'mse' over all its parameters"
             )
         if mode == "auto" and self.data_parallel is not None:  # every rank uses rank 0's pick
-            (mode,) = self.data_parallel.agree_on(lambda: (choose_mode(self),), MODES)
+            local: list[str] = []
+
+            def pick() -> tuple[str]:
+                local.append(choose_mode(self))
+                return (local[0],)
+
+            (mode,) = self.data_parallel.agree_on(pick, MODES)
+            # every rank keeps its own shard's graphs: each must fit the bound, not only rank 0
+            if mode == "retained-graph" and not self.data_parallel.everywhere(
+                    local[0] == "retained-graph"):
+                mode = "reverse-over-reverse"
         elif mode == "auto":
             mode = choose_mode(self)
         #: the resolved product mode (``auto`` resolved by :func:`~._paths.choose_mode`)

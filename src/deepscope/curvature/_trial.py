@@ -2,8 +2,11 @@
 
 An operator evaluates its loss once over all the data (the value it reports, refused when not
 finite) and checks determinism on a slice of the first batch: two evaluations of the loss of its
-first :data:`SLICE` samples must agree bit for bit (a random layer or a data augmentation in a
-closure changes every sample, so a slice shows it as well as the whole batch does). The same
+first :data:`SLICE` samples must agree bit for bit (dropout, noise layers or a random data
+augmentation in a closure change every sample, so a slice shows them; nondeterminism that only
+appears at larger sizes, such as atomic accumulation on a GPU, is not looked for). A slice whose
+loss is not finite (its samples carry no loss term: padding or prompts only) is replaced by the
+whole first batch. The same
 slice serves the trial products with which ``auto`` detects whether a product mode runs at all
 on the model (see :mod:`._paths`): a trial answers "runs" or "raises", never "how fast".
 """
@@ -68,7 +71,10 @@ def checked_loss(problem: Any) -> float:
             return (problem.batch_loss(problem.params, batch),
                     problem.batch_loss(problem.params, batch))
 
-    first, second = on_slice(twice, problem.cast_batch(problem.batches[0]))
+    batch = problem.cast_batch(problem.batches[0])
+    first, second = on_slice(twice, batch)
+    if not (torch.isfinite(first).all() and torch.isfinite(second).all()):
+        first, second = twice(batch)  # a slice without loss terms: check the whole batch
     if not torch.equal(first, second):
         raise UserInputError(
             "the model is not deterministic: two evaluations of the loss differ by "

@@ -63,12 +63,10 @@ class _InferenceScorer:
 
 def inference_scorer(module: nn.Module, basis: dict[str, torch.Tensor], bn: str
                      ) -> _InferenceScorer:
-    """The conv-net scorer, or Unsupported (no such module here, or the structure does not
-    apply: no convolution, BatchNorm that does not fold or is recomputed)."""
-    try:
-        from ._inference import build_inference_plan
-    except ImportError as exc:
-        raise Unsupported(f"not available ({exc})") from None
+    """The conv-net scorer, or Unsupported (the structure does not apply: no convolution,
+    BatchNorm that does not fold or is recomputed)."""
+    from ._inference import build_inference_plan
+
     reasons: list[str] = []
     plan = build_inference_plan(module, basis, bn=bn, reasons=reasons)
     if plan is None:

@@ -1,0 +1,294 @@
+"""The inference plan (BatchNorm folded, channels-last convolutions, single-threaded workers)
+against the exact per-point ``functional_call`` of the unfolded model (float64)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from deepscope.landscape._folding import find_pairs, inplace_activations
+from deepscope.landscape._inference import build_inference_plan
+from deepscope.models import build
+
+
+def perturbed_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Nontrivial running statistics and affine parameters in every BatchNorm layer."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                c = m.num_features
+                m.running_mean.copy_(torch.rand(c, generator=gen, dtype=torch.float64) - 0.5)
+                m.running_var.copy_(torch.rand(c, generator=gen, dtype=torch.float64) * 2 + 0.3)
+                if m.affine:
+                    m.weight.copy_(torch.rand(c, generator=gen, dtype=torch.float64) + 0.5)
+                    m.bias.copy_(torch.rand(c, generator=gen, dtype=torch.float64) - 0.5)
+    return model.eval()
+
+
+def basis_of(model: nn.Module, K: int = 3, seed: int = 1) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, p in model.named_parameters():
+        rows = [p.detach()] + [0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype)
+                               for _ in range(K - 1)]
+        out[name] = torch.stack(rows)
+    return out
+
+
+def exact(model: nn.Module, basis: dict, C: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """Per-point outputs of the unfolded model: ``theta_p = sum_j C[p, j] B_j``."""
+    outs = []
+    with torch.no_grad():
+        for p in range(C.shape[0]):
+            params = {n: torch.einsum("k,k...->...", C[p], b) for n, b in basis.items()}
+            outs.append(torch.func.functional_call(model, params, (X,)))
+    return torch.stack(outs)
+
+
+def coeffs(K: int = 3, n: int = 5, seed: int = 2, dtype=torch.float64) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    C = torch.rand(n, K, generator=gen, dtype=torch.float64) * 2 - 1
+    C[:, 0] += 1.0
+    C[0] = torch.tensor([1.0] + [0.0] * (K - 1))
+    return C.to(dtype)
+
+
+def rel_err(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got - want).abs().max() / want.abs().max())
+
+
+class ConvBN(nn.Module):
+    """Conv (bias) -> BN -> ReLU -> Conv (no bias) -> BN without affine -> ReLU -> head."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+            nn.Conv2d(4, 5, 3, padding=1, stride=2, bias=False), nn.BatchNorm2d(5, affine=False),
+            nn.ReLU())
+        self.head = nn.Linear(5 * 3 * 3, 3)
+
+    def forward(self, x):
+        return self.head(self.features(x).flatten(1))
+
+
+def images(n=9, c=2, size=6, seed=3):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(n, c, size, size, generator=gen, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("case", ["convbn", "resnet", "cnn1d", "resnet1d"])
+def test_plan_matches_per_point_functional_call(case, channels_last):
+    torch.manual_seed(0)
+    if case == "convbn":
+        model, X = ConvBN().double(), images()
+    elif case == "resnet":
+        model = build("resnet:width=4,n_blocks=1", input_shape=(2, 6, 6), n_classes=3).double()
+        X = images()
+    else:
+        spec = "cnn1d:channels=3-4" if case == "cnn1d" else "resnet1d:width=4,n_blocks=1"
+        model = build(spec, input_shape=(1, 16), n_classes=3).double()
+        X = images(c=1, size=4).reshape(9, 1, 16)
+    model = perturbed_bn(model)
+    basis = basis_of(model)
+    plan = build_inference_plan(model, basis, bn="frozen", channels_last=channels_last)
+    assert plan is not None and plan.name == "inference"
+    n_bn = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    assert len(plan.pairs) == n_bn
+    assert bool(plan.cl_convs) == channels_last
+    C = coeffs()
+    want = exact(model, basis, C, X)
+    got = plan.outputs(C, X)
+    assert got.shape == want.shape == (5, 9, 3)
+    assert rel_err(got, want) < 1e-10
+    # the folded BatchNorm changes the outputs: the comparison is not vacuous
+    model.apply(lambda m: m.running_var.mul_(4.0) if isinstance(
+        m, nn.modules.batchnorm._BatchNorm) else None)
+    if n_bn:
+        assert rel_err(got, exact(model, basis, C, X)) > 1e-3
+
+
+def test_workers_give_the_single_thread_outputs():
+    model = perturbed_bn(build("resnet:width=4,n_blocks=1", input_shape=(2, 6, 6),
+                               n_classes=3).double())
+    basis = basis_of(model)
+    X, C = images(), coeffs(n=6)
+    plan = build_inference_plan(model, basis, bn="frozen", channels_last=True)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = plan.outputs(C, X)
+        torch.set_num_threads(2)
+        pooled = plan.outputs(C, X)
+        assert torch.get_num_threads() == 2  # the workers' setting stays theirs
+        assert plan._pool is not None and plan._pool[0] == 2
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(alone, pooled)
+    assert rel_err(pooled, exact(model, basis, C, X)) < 1e-10
+
+
+def test_outputs_do_not_depend_on_how_points_are_cut_into_passes():
+    model = perturbed_bn(build("resnet:width=4,n_blocks=1", input_shape=(2, 6, 6),
+                               n_classes=3).float())
+    basis = {k: v.float() for k, v in basis_of(model).items()}
+    X, C = images().float(), coeffs(n=5).float()
+    plan = build_inference_plan(model, basis, bn="frozen")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        whole = plan.outputs(C, X)
+        one_by_one = torch.cat([plan.outputs(C[i:i + 1], X) for i in range(len(C))])
+        pairs = torch.cat([plan.outputs(C[i:i + 2], X) for i in range(0, len(C), 2)])
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(whole, one_by_one) and torch.equal(whole, pairs)
+
+
+def test_float32_channels_last_by_default():
+    model = perturbed_bn(ConvBN().double()).float()
+    basis = basis_of(model)
+    plan = build_inference_plan(model, basis, bn="frozen")
+    assert plan.channels_last == (nn.Conv2d,) and len(plan.cl_convs) == 2
+    one_d = build("cnn1d:channels=3-4", input_shape=(1, 16), n_classes=3)
+    assert build_inference_plan(one_d, basis_of(one_d), bn="frozen").cl_convs == {}
+    X, C = images().float(), coeffs(dtype=torch.float32)
+    assert rel_err(plan.outputs(C, X), exact(model, basis, C, X)) < 1e-5
+
+
+class ReusedConvOutput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.bn = nn.BatchNorm2d(2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return (self.bn(y) + y).flatten(1)
+
+
+class ReluInputReused(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        y = self.conv(x)
+        return (self.relu(y) - y).flatten(1)
+
+
+class Untraceable(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.bn = nn.BatchNorm2d(2)
+
+    def forward(self, x):
+        if float(x.sum()) > 1e9:  # data-dependent control flow: no graph
+            return x.flatten(1)
+        return self.bn(self.conv(x)).flatten(1)
+
+
+class BNOnInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(2)
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.bn(x)).flatten(1)
+
+
+@pytest.mark.parametrize("make, bn, why", [
+    (ConvBN, "recompute", "recomputed"),
+    (ReusedConvOutput, "frozen", "used by more than"),
+    (Untraceable, "frozen", "traceable"),
+    (BNOnInput, "frozen", "does not follow a convolution"),
+    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(72, 4), nn.BatchNorm1d(4)), "frozen",
+     "no convolution"),
+    (lambda: nn.Sequential(nn.Conv2d(2, 2, 3), nn.BatchNorm2d(2, track_running_stats=False)),
+     "frozen", "running statistics"),
+    (lambda: nn.Sequential(nn.Conv2d(2, 2, 1), nn.Linear(6, 6), nn.BatchNorm2d(2)), "frozen",
+     "follows Linear"),
+])
+def test_refuses_structures_it_cannot_fold(make, bn, why):
+    model = make().double().eval()
+    reasons: list[str] = []
+    assert build_inference_plan(model, basis_of(model), bn=bn, reasons=reasons) is None
+    assert len(reasons) == 1 and why in reasons[0]
+
+
+def test_recompute_without_batchnorm_is_the_frozen_plan():
+    model = build("cnn1d:channels=3-4", input_shape=(1, 16), n_classes=3).double().eval()
+    basis = basis_of(model)
+    plan = build_inference_plan(model, basis, bn="recompute")
+    X, C = images(c=1, size=4).reshape(9, 1, 16), coeffs()
+    assert rel_err(plan.outputs(C, X), exact(model, basis, C, X)) < 1e-10
+
+
+def test_relu_in_place_only_where_its_input_has_no_other_user():
+    model = ReluInputReused().double().eval()
+    assert inplace_activations(model) == []
+    basis = basis_of(model)
+    plan = build_inference_plan(model, basis, bn="frozen", channels_last=True)
+    X, C = images(), coeffs()
+    want = exact(model, basis, C, X)
+    assert float(want.abs().max()) > 0.1  # relu(y) - y = -min(y, 0): not zero
+    assert rel_err(plan.outputs(C, X), want) < 1e-10
+    resnet = build("resnet:width=4,n_blocks=1", input_shape=(2, 6, 6), n_classes=3)
+    assert inplace_activations(resnet) == ["blocks.0.relu", "stem.2"]
+    assert [(p.layer, p.norm) for p in find_pairs(resnet)] == [
+        ("stem.0", "stem.1"), ("blocks.0.conv1", "blocks.0.norm1"),
+        ("blocks.0.conv2", "blocks.0.norm2")]
+
+
+class MixesSamples(nn.Module):
+    """Subtracts the batch mean: its outputs depend on which samples share the pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x).flatten(1)
+        return y - y.mean(0)
+
+
+@pytest.mark.parametrize("make, blocked", [
+    (lambda: build("resnet:width=4,n_blocks=1", input_shape=(2, 6, 6), n_classes=3), True),
+    (MixesSamples, False),
+])
+def test_sample_blocks_only_where_samples_are_independent(make, blocked):
+    model = perturbed_bn(make().double())
+    basis = basis_of(model)
+    plan = build_inference_plan(model, basis, bn="frozen", sample_block=4)
+    X, C = images(), coeffs()
+    got = plan.outputs(C, X)
+    (_, block, _), = plan._data.values()
+    assert block == (4 if blocked else 9)
+    assert rel_err(got, exact(model, basis, C, X)) < 1e-10
+
+
+class ReluOnInputView(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.relu(x.view(x.shape))).flatten(1)
+
+
+def test_relu_on_a_view_of_the_data_leaves_the_data_alone():
+    model = ReluOnInputView().double().eval()
+    assert inplace_activations(model) == []
+    basis = basis_of(model)
+    plan = build_inference_plan(model, basis, bn="frozen")
+    X, C = images(), coeffs()
+    before = X.clone()
+    assert rel_err(plan.outputs(C, X), exact(model, basis, C, X)) < 1e-10
+    assert torch.equal(X, before) and bool((X < 0).any())
