@@ -111,7 +111,6 @@ import numpy as np
 
 from ..config import ExperimentConfig
 from ..figures import new_figure
-from ..landscape import description_length, rescaling_shift
 from ..registry import ExperimentSpec
 from ..results import Check, ExperimentResult
 from ._threads import one_torch_thread
@@ -250,7 +249,7 @@ def _keskar(config: Config, rng: np.random.Generator, X, y, Xt, yt) -> dict:
     import torch
 
     from ..curvature import ggn_diagonal
-    from ..landscape import epsilon_sharpness, interpolate
+    from ..landscape import description_length, epsilon_sharpness, interpolate
 
     sizes = (X.shape[1], *config.hidden, 10)
     out = {k: [] for k in ("phi_sb", "phi_lb", "acc_sb", "acc_lb", "tacc_sb", "tacc_lb",
@@ -293,7 +292,7 @@ def _dinh(config: Config, rng: np.random.Generator, X, y) -> dict:
     import torch
 
     from ..curvature import HessianOperator, eigenvalues, ggn_diagonal
-    from ..landscape import epsilon_sharpness, evaluate_grid, random_directions
+    from ..landscape import description_length, epsilon_sharpness, evaluate_grid, random_directions
 
     X, y = X.double(), y
     init = mlp((X.shape[1], config.dinh_hidden, 10), int(rng.integers(2**31 - 1)),
@@ -343,6 +342,7 @@ def _run(config: Config, rng: np.random.Generator) -> ExperimentResult:
     import torch
 
     from ..data import digits
+    from ..landscape import rescaling_shift
     from ..results import Measurement as M
 
     data = digits(seed=int(rng.integers(2**31 - 1)))
