@@ -242,9 +242,12 @@ def main():
                         help="comma-separated subset of small, large, cnn, resnet, cnn1d")
     parser.add_argument("--resnet-spec", default=REALISTIC["resnet"][0],
                         help="zoo spec of the residual CNN (e.g. resnet:width=16,n_blocks=1)")
+    parser.add_argument("--cnn1d-spec", default=REALISTIC["cnn1d"][0],
+                        help="zoo spec of the 1-D conv net (e.g. cnn1d:channels=32-64)")
     args = parser.parse_args()
     METHOD["value"] = args.method
     REALISTIC["resnet"] = (args.resnet_spec, REALISTIC["resnet"][1])
+    REALISTIC["cnn1d"] = (args.cnn1d_spec, REALISTIC["cnn1d"][1])
     METHOD["accuracy"] = args.accuracy
     torch.set_num_threads(2)
     X, y = digits_tensors()

@@ -3,6 +3,7 @@ against the exact per-point ``functional_call`` of the unfolded model (float64).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -292,3 +293,41 @@ def test_relu_on_a_view_of_the_data_leaves_the_data_alone():
     before = X.clone()
     assert rel_err(plan.outputs(C, X), exact(model, basis, C, X)) < 1e-10
     assert torch.equal(X, before) and bool((X < 0).any())
+
+
+def test_passes_hold_a_point_per_worker_and_are_sized_by_outputs_not_activations():
+    """The evaluator sizes the inference scorer's passes by what a pass keeps (each point's
+    outputs and parameters; one forward pass's activations per worker), never below one point
+    per worker, and in multiples of the workers."""
+    from deepscope.landscape import LandscapeEvaluator
+
+    model = perturbed_bn(build("resnet:width=4,n_blocks=1", input_shape=(2, 6, 6),
+                               n_classes=3).float())
+    X = images(n=40).float()
+    y = torch.arange(40) % 3
+    P = sum(p.numel() for p in model.parameters())
+    basis = torch.randn(3, P)
+    before = torch.get_num_threads()
+    try:
+        for threads in (2, 3):
+            torch.set_num_threads(threads)
+            tight = LandscapeEvaluator(model, "ce", (X, y), basis, max_memory=1)
+            assert tight.batched_path_ == "inference"
+            assert tight.chunk_size() == threads  # no worker idles, whatever the budget
+            budget = 4 << 20
+            ev = LandscapeEvaluator(model, "ce", (X, y), basis, max_memory=budget)
+            fp = ev._footprint
+            assert fp.outputs == 3.0  # three logits per sample and point
+            live = threads * fp.layers * 40 * 4
+            want = int((budget - live) // (3 * (3 * 40 + P) * 4))
+            assert ev.chunk_size() == want - want % threads
+            assert ev.chunk_size() >= 8 * threads  # far more than one point per worker
+            # the losses are those of one point per pass (to float32 rounding: the reducer
+            # sums a pass's terms at once)
+            C = torch.rand(7, 3, generator=torch.Generator().manual_seed(0)).numpy()
+            C[:, 0] += 1.0
+            one = LandscapeEvaluator(model, "ce", (X, y), basis, points_per_pass=1)
+            got, ref = ev.evaluate_points(C)["loss"], one.evaluate_points(C)["loss"]
+            assert np.allclose(got, ref, rtol=1e-6, atol=0)
+    finally:
+        torch.set_num_threads(before)

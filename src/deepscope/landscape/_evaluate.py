@@ -42,7 +42,7 @@ from ..problem import Problem, batch_terms
 from ._chain_scorer import ChainScorer
 from ._exact import ExactScorer
 from ._reduce import Reducer
-from ._scorer import Scorer, Unsupported, probe, probe_points
+from ._scorer import Footprint, Scorer, SizedScorer, Unsupported, probe, probe_points
 from ._subset import available_memory, random_groups, subsample, terms_per_sample
 
 BN_POLICIES = ("frozen", "recompute")
@@ -59,6 +59,10 @@ class _InferenceScorer:
 
     def outputs(self, C: torch.Tensor, X: Any, key: object = None) -> torch.Tensor:
         return self.plan.outputs(C, X)
+
+    def points_per_pass(self, budget: int, samples: int, footprint: Footprint,
+                        itemsize: int) -> int:
+        return self.plan.points_per_pass(budget, samples, footprint, itemsize)
 
 
 def inference_scorer(module: nn.Module, basis: dict[str, torch.Tensor], bn: str
@@ -195,7 +199,7 @@ class LandscapeEvaluator:
         #: the scorer of points that are not basis vectors
         self.scorer: Scorer = self.exact
         self.fallback_reason_: str | None = None
-        self._elems_per_sample = 1.0
+        self._footprint = Footprint(1.0, 1.0)
         self._layout: tuple | None = None
         self._unit_cache: dict[int, tuple[dict, dict]] = {}
         if method != "exact":
@@ -232,7 +236,7 @@ class LandscapeEvaluator:
             for name, build in builders:
                 try:
                     scorer = build()
-                    self._elems_per_sample = probe(scorer, self.exact, X, C, pr.module)
+                    self._footprint = probe(scorer, self.exact, X, C, pr.module)
                 except Unsupported as exc:
                     reasons.append(f"{name}: {exc}")
                     continue
@@ -301,8 +305,8 @@ class LandscapeEvaluator:
 
     def chunk_size(self) -> int:
         """Points per pass of a fast scorer: ``points_per_pass``, else from the cache budget
-        (chain scorer) or the memory budget (outputs of the layers, and the parameters, of
-        each point)."""
+        (chain scorer), the scorer's own sizing (:class:`SizedScorer`), or the memory budget
+        (outputs of the layers, and the parameters, of each point)."""
         if self.points_per_pass is not None:
             return max(int(self.points_per_pass), 1)
         if isinstance(self.scorer, ChainScorer):
@@ -310,7 +314,9 @@ class LandscapeEvaluator:
         budget = self.max_memory or min(available_memory() // 4, 512 << 20)
         n_max = max(self.problem.counts)
         itemsize = torch.finfo(self.problem.dtype).bits // 8
-        per_point = (self._elems_per_sample * n_max + 2 * self.problem.size) * itemsize
+        if isinstance(self.scorer, SizedScorer):
+            return self.scorer.points_per_pass(budget, n_max, self._footprint, itemsize)
+        per_point = (self._footprint.layers * n_max + 2 * self.problem.size) * itemsize
         return int(min(max(budget // max(2 * per_point, 1), 1), 4096))
 
     def _passes(self, coeffs: np.ndarray, step: int) -> list[tuple[int, int]]:

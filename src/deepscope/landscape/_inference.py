@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._folding import NotFoldable, Pair, find_pairs, fold, inplace_activations
+from ._scorer import Footprint
 
 BN_POLICIES = ("frozen", "recompute")
 
@@ -203,6 +204,23 @@ class InferencePlan:
             self._pool = (threads, ThreadPoolExecutor(threads, initializer=_single_threaded,
                                                       thread_name_prefix="deepscope-plan"))
         return self._pool[1]
+
+    def points_per_pass(self, budget: int, samples: int, footprint: Footprint,
+                        itemsize: int) -> int:
+        """Points per call of :meth:`outputs` within ``budget`` bytes: each point keeps its
+        outputs (and the reducer's two temporaries of their size) and its parameters (mixed,
+        folded and laid out: three copies) for the call,
+        while only one forward pass per worker holds activations at a time. At least one point
+        per worker, and a multiple of the workers, so that no worker idles in a pass (a pass
+        sized by every point's activations held one point of a wide residual CNN, which left
+        one of two workers idle)."""
+        workers = max(torch.get_num_threads(), 1)
+        block = min(self.sample_block or samples, samples)
+        live = workers * footprint.layers * block * itemsize
+        per_point = 3 * (footprint.outputs * samples + self.flat.shape[1]) * itemsize
+        points = int(max(budget - live, 0) // max(per_point, 1))
+        points = min(max(points, workers), 4096)
+        return points - points % workers
 
     def outputs(self, C: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         """Outputs (n, b, *out) of the n points ``C @ basis`` (C: (n, K)) on the batch X.

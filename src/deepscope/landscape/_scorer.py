@@ -21,7 +21,7 @@ used (:func:`probe`).
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -29,6 +29,15 @@ import torch
 
 class Unsupported(RuntimeError):
     """A scorer cannot evaluate this model (the evaluator then uses the exact scorer)."""
+
+
+class Footprint(NamedTuple):
+    """Numbers per sample and point of a model's forward pass (to size passes)."""
+
+    #: numbers all layers output
+    layers: float
+    #: numbers the model outputs
+    outputs: float
 
 
 @runtime_checkable
@@ -44,6 +53,20 @@ class Scorer(Protocol):
     name: str
 
     def outputs(self, C: torch.Tensor, X: Any, key: object = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class SizedScorer(Scorer, Protocol):
+    """A scorer that knows how many points fit in one pass of a memory budget (one whose
+    passes do not hold every point's activations at once).
+
+    ``points_per_pass(budget, samples, footprint, itemsize)``: points per pass within
+    ``budget`` bytes for batches of up to ``samples`` samples (:class:`Footprint` per sample
+    and point, ``itemsize`` bytes per number).
+    """
+
+    def points_per_pass(self, budget: int, samples: int, footprint: Footprint,
+                        itemsize: int) -> int: ...
 
 
 @runtime_checkable
@@ -69,11 +92,12 @@ def probe_points(K: int, dtype: torch.dtype, device: torch.device) -> torch.Tens
 
 
 def probe(scorer: Scorer, reference: Scorer, X: torch.Tensor, C: torch.Tensor,
-          module: torch.nn.Module) -> float:
+          module: torch.nn.Module) -> Footprint:
     """Compare a scorer's outputs with the reference's at the points ``C`` (:func:`probe_points`)
     on up to 16 samples of ``X``.
 
-    Returns the numbers the layers of ``module`` output per sample and point (to size passes).
+    Returns the numbers the layers of ``module``, and the model itself, output per sample and
+    point (:class:`Footprint`).
     Raises :class:`Unsupported` when the scorer fails or disagrees (beyond 1e-9 of the outputs'
     scale in float64, 1e-4 otherwise).
     """
@@ -115,4 +139,5 @@ def probe(scorer: Scorer, reference: Scorer, X: torch.Tensor, C: torch.Tensor,
         raise Unsupported(f"{scorer.name} outputs differ from the exact per-point outputs by "
                           f"{err:.3g} (a layer uses its weights outside the module, or mixes "
                           "samples)")
-    return max(elems[0] / (int(C.shape[0]) * n), 1.0)
+    per = int(C.shape[0]) * n
+    return Footprint(max(elems[0] / per, 1.0), max(want.numel() / per, 1.0))
