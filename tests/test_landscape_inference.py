@@ -154,10 +154,52 @@ def test_float32_channels_last_by_default():
     basis = basis_of(model)
     plan = build_inference_plan(model, basis, bn="frozen")
     assert plan.channels_last == (nn.Conv2d,) and len(plan.cl_convs) == 2
-    one_d = build("cnn1d:channels=3-4", input_shape=(1, 16), n_classes=3)
-    assert build_inference_plan(one_d, basis_of(one_d), bn="frozen").cl_convs == {}
     X, C = images().float(), coeffs(dtype=torch.float32)
     assert rel_err(plan.outputs(C, X), exact(model, basis, C, X)) < 1e-5
+
+
+class SignalHead(nn.Module):
+    """1-D convolution, then a head on the signal flattened by ``view``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 3, 5, padding=2)
+        self.head = nn.Linear(3 * 16, 3)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).view(x.shape[0], -1))
+
+
+@pytest.mark.parametrize("spec, flattens", [
+    ("cnn1d:channels=3-4", True),           # flatten(1) of (N, 4, 16) before the head
+    ("resnet1d:width=4,n_blocks=1", False),  # global pooling: flatten(1) of (N, 4, 1)
+    (SignalHead, True),                      # view(N, -1) of (N, 3, 16)
+])
+def test_one_d_convolutions_channels_last_unless_signals_are_flattened(spec, flattens):
+    """By default the 1-D convolutions run channels-last unless the forward pass merges a
+    signal's channels and positions, read from the first batch; outputs equal the per-point
+    outputs of the unfolded model either way."""
+    from deepscope.landscape._inference import flattens_signals
+
+    torch.manual_seed(0)
+    if isinstance(spec, str):
+        model = build(spec, input_shape=(1, 16), n_classes=3)
+    else:
+        model = spec()
+    model = perturbed_bn(model.double()).float()
+    X = images(c=1, size=4).float().reshape(9, 1, 16)
+    assert flattens_signals(model, X[:1]) is flattens
+    basis = {k: v.float() for k, v in basis_of(model).items()}
+    plan = build_inference_plan(model, basis, bn="frozen")
+    assert plan.cl_convs == {} and plan.signals_pending
+    C = coeffs(dtype=torch.float32)
+    got = plan.outputs(C, X)
+    n_conv1d = sum(isinstance(m, nn.Conv1d) for m in model.modules())
+    assert not plan.signals_pending
+    assert len(plan.cl_convs) == (0 if flattens else n_conv1d)
+    assert all(plan.cl_convs.values())
+    assert rel_err(got, exact(model, basis, C, X)) < 1e-5
+    assert torch.equal(plan.outputs(C, X), got)  # decided once: the next call is the same
 
 
 class ReusedConvOutput(nn.Module):
