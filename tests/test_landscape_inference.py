@@ -149,15 +149,6 @@ def test_outputs_do_not_depend_on_how_points_are_cut_into_passes():
     assert torch.equal(whole, one_by_one) and torch.equal(whole, pairs)
 
 
-def test_float32_channels_last_by_default():
-    model = perturbed_bn(ConvBN().double()).float()
-    basis = basis_of(model)
-    plan = build_inference_plan(model, basis, bn="frozen")
-    assert plan.channels_last == (nn.Conv2d,) and len(plan.cl_convs) == 2
-    X, C = images().float(), coeffs(dtype=torch.float32)
-    assert rel_err(plan.outputs(C, X), exact(model, basis, C, X)) < 1e-5
-
-
 class SignalHead(nn.Module):
     """1-D convolution, then a head on the signal flattened by ``view``."""
 
@@ -174,32 +165,38 @@ class SignalHead(nn.Module):
     ("cnn1d:channels=3-4", True),           # flatten(1) of (N, 4, 16) before the head
     ("resnet1d:width=4,n_blocks=1", False),  # global pooling: flatten(1) of (N, 4, 1)
     (SignalHead, True),                      # view(N, -1) of (N, 3, 16)
+    ("resnet:width=4,n_blocks=1", False),    # flatten(1) of (N, 4, 1, 1)
+    (ConvBN, True),                          # flatten(1) of (N, 5, 3, 3)
 ])
-def test_one_d_convolutions_channels_last_unless_signals_are_flattened(spec, flattens):
-    """By default the 1-D convolutions run channels-last unless the forward pass merges a
-    signal's channels and positions, read from the first batch; outputs equal the per-point
+def test_channels_last_by_default_unless_feature_maps_are_flattened(spec, flattens):
+    """In float32 the convolutions run channels-last unless the forward pass merges a feature
+    map's channels and positions, read from the first batch; outputs equal the per-point
     outputs of the unfolded model either way."""
-    from deepscope.landscape._inference import flattens_signals
+    from deepscope.landscape._inference import flattens_feature_maps
 
     torch.manual_seed(0)
+    two_d = spec == "resnet:width=4,n_blocks=1" or spec is ConvBN
     if isinstance(spec, str):
-        model = build(spec, input_shape=(1, 16), n_classes=3)
+        model = build(spec, input_shape=(2, 6, 6) if two_d else (1, 16), n_classes=3)
     else:
         model = spec()
     model = perturbed_bn(model.double()).float()
-    X = images(c=1, size=4).float().reshape(9, 1, 16)
-    assert flattens_signals(model, X[:1]) is flattens
+    X = images().float() if two_d else images(c=1, size=4).float().reshape(9, 1, 16)
+    assert flattens_feature_maps(model, X[:1]) is flattens
     basis = {k: v.float() for k, v in basis_of(model).items()}
     plan = build_inference_plan(model, basis, bn="frozen")
-    assert plan.cl_convs == {} and plan.signals_pending
+    assert plan.cl_convs == {} and plan.layout_pending
     C = coeffs(dtype=torch.float32)
     got = plan.outputs(C, X)
-    n_conv1d = sum(isinstance(m, nn.Conv1d) for m in model.modules())
-    assert not plan.signals_pending
-    assert len(plan.cl_convs) == (0 if flattens else n_conv1d)
-    assert all(plan.cl_convs.values())
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    assert not plan.layout_pending
+    assert len(plan.cl_convs) == (0 if flattens else len(convs))
     assert rel_err(got, exact(model, basis, C, X)) < 1e-5
     assert torch.equal(plan.outputs(C, X), got)  # decided once: the next call is the same
+    # float64 keeps the layout without a decision
+    model64 = model.double()
+    plan64 = build_inference_plan(model64, basis_of(model64), bn="frozen")
+    assert not plan64.layout_pending and plan64.cl_convs == {}
 
 
 class ReusedConvOutput(nn.Module):

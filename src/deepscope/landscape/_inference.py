@@ -8,9 +8,9 @@ rewritten copy of the module, so any architecture that the per-point loop runs k
 - frozen BatchNorm folded into the convolution before it, per point, from that point's
   parameters (:mod:`._folding`): one pass over the activations less per BatchNorm layer;
 - convolutions in channels-last memory format (float32 on the CPU: oneDNN's direct kernels
-  with the channels innermost; 1-D ones run as 2-D of height 1, unless the model flattens its
-  signals, whose copy back costs more than the layout saves); the folded weights are laid out
-  once per point, the data once per batch;
+  with the channels innermost; 1-D ones run as 2-D of height 1), unless the model flattens its
+  feature maps, whose copy back costs more than the layout saves; the folded weights are laid
+  out once per point, the data once per batch;
 - ReLU layers in place where their input has no other user (read from the traced graph);
 - all points of a call mixed by one matrix product ``C B`` into a flat buffer whose views are the
   parameters handed to ``functional_call`` (no state-dict copies), under
@@ -29,6 +29,7 @@ convolution reads: 3.2-3.4 ms against 3.6-4.7 ms per point for the 3x3 stem, slo
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -80,7 +81,7 @@ class InferencePlan:
 
     def __init__(self, module: nn.Module, basis: dict[str, torch.Tensor], pairs: list[Pair],
                  channels_last: tuple[type, ...], sample_block: int | None = 512,
-                 signals_from_data: bool = False):
+                 layout_from_data: bool = False):
         #: samples per forward pass (None: whole batches)
         self.sample_block = sample_block
         self.pairs = pairs
@@ -109,8 +110,8 @@ class InferencePlan:
         #: convolutions run in channels-last format: qualified name -> 1-D?
         self.cl_convs: dict[str, bool] = {}
         self._lay_out(net, self.channels_last)
-        #: whether the first batch decides the layout of the 1-D convolutions
-        self.signals_pending = signals_from_data
+        #: whether the first batch decides the convolutions' layout
+        self.layout_pending = layout_from_data
         #: ReLU layers run in place (their input has no other user): no fresh activations
         self.inplace = inplace_activations(module)
         for name in self.inplace:
@@ -129,17 +130,19 @@ class InferencePlan:
                 _set(net, name, _ChannelsLastConv(mod))
                 self.cl_convs[name] = isinstance(mod, nn.Conv1d)
 
-    def _decide_signals(self, X: torch.Tensor) -> None:
-        """The 1-D convolutions run channels-last unless the forward pass flattens a signal's
-        channels with its positions (:func:`flattens_signals`): such a flatten copies a
-        channels-last signal back, which costs more than the layout saves (measured on two
+    def _decide_layout(self, X: torch.Tensor) -> None:
+        """The convolutions run channels-last unless the forward pass flattens a feature map's
+        channels with its positions (:func:`flattens_feature_maps`): such a flatten copies a
+        channels-last map back, which costs more than the layout saves (measured on two
         workers: a 1-D residual net with global pooling 16-17 against 20-21.5 ms per point, the
-        1-D net whose head flattens its 64-long signals 36 against 28 ms). Decided once, from
-        the shapes of the first batch's first sample, before any worker copies the module."""
-        self.signals_pending = False
-        if not flattens_signals(self.orig[""], X[:1]):
-            self._lay_out(self.net, (nn.Conv1d,))
-            self.channels_last = (*self.channels_last, nn.Conv1d)
+        1-D net whose head flattens its 64-long signals 36 against 28 ms; the 2-D net of two
+        convolutions and a head on the flattened maps 7.7-7.8 against 7.1-7.2 ms, 44 against
+        40-41 ms with 32-64 channels). Decided once, from the shapes of the first batch's first
+        sample, before any worker copies the module."""
+        self.layout_pending = False
+        if not flattens_feature_maps(self.orig[""], X[:1]):
+            self._lay_out(self.net, (nn.Conv1d, nn.Conv2d))
+            self.channels_last = (nn.Conv1d, nn.Conv2d)
 
     # ------------------------------------------------------------------ per call
     def _point_params(self, C: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -251,8 +254,8 @@ class InferencePlan:
         benchmarks/README.md). Each point's outputs do not depend on the worker.
         """
         n = int(C.shape[0])
-        if self.signals_pending:
-            self._decide_signals(X)
+        if self.layout_pending:
+            self._decide_layout(X)
         with torch.inference_mode():
             params = self._point_params(C)
         if not params:
@@ -271,11 +274,11 @@ class InferencePlan:
             pool[1].shutdown(wait=False)
 
 
-def flattens_signals(module: nn.Module, x: torch.Tensor) -> bool:
-    """Whether ``module(x)`` flattens, views or reshapes a signal ``(N, C, L)`` with ``C`` and
-    ``L`` above 1 into fewer dimensions (read from the calls of one forward pass under a
-    ``TorchFunctionMode``: shapes only, no timing). A forward pass that fails counts as
-    flattening (the 1-D convolutions then keep their layout)."""
+def flattens_feature_maps(module: nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``module(x)`` flattens, views or reshapes a feature map ``(N, C, *positions)``
+    with ``C`` above 1 and more than one position into fewer dimensions (read from the calls of
+    one forward pass under a ``TorchFunctionMode``: shapes only, no timing). A forward pass that
+    fails counts as flattening (the convolutions then keep their layout)."""
     from torch.overrides import TorchFunctionMode
 
     merged: list[str] = []
@@ -287,7 +290,8 @@ def flattens_signals(module: nn.Module, x: torch.Tensor) -> bool:
             if name in ("flatten", "reshape", "view") and args \
                     and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
                 t = args[0]
-                if t.ndim == 3 and t.shape[1] > 1 and t.shape[2] > 1 and out.ndim < 3:
+                if t.ndim >= 3 and t.shape[1] > 1 and math.prod(t.shape[2:]) > 1 \
+                        and out.ndim < t.ndim:
                     merged.append(name)
             return out
 
@@ -312,12 +316,12 @@ def build_inference_plan(module: nn.Module, basis: dict[str, torch.Tensor], *, b
     or no convolution to speed up.
 
     ``channels_last``: run the convolutions in channels-last format, 1-D ones as 2-D of height
-    1 (True), none (False), or (None, the default) in float32 on the CPU the 2-D ones (measured
-    single-threaded on the zoo's models, 21-22 against 23-24 ms per point for the residual CNN
-    of width 8) and the 1-D ones unless the forward pass flattens a signal's channels with its
-    positions, as a head on the flattened signal does (read from the first batch:
-    :func:`flattens_signals`; that flatten copies a channels-last tensor back, which cost more
-    than the layout saved: 14-15 against 9-15 ms per point single-threaded for the 1-D net).
+    1 (True), none (False), or (None, the default) in float32 on the CPU unless the forward
+    pass flattens a feature map's channels with its positions, as a head on the flattened maps
+    does (read from the first batch: :func:`flattens_feature_maps`; that flatten copies a
+    channels-last tensor back). Measured single-threaded: the residual CNN of width 8, 21-22
+    against 23-24 ms per point channels-last; the 1-D net with a flattening head 14-15 against
+    9-15 ms, i.e. slower.
 
     ``sample_block``: samples per forward pass (None: whole batches), where the first point's
     outputs in blocks equal those of the whole batch: the activations of a block stay in cache
@@ -352,11 +356,10 @@ def build_inference_plan(module: nn.Module, basis: dict[str, torch.Tensor], *, b
             refuse(f"basis entry {name!r} is not a parameter of the module's shape")
             return None
     first = next(iter(basis.values()))
-    signals = False
+    pending = False
     if channels_last is None:
-        fast = first.device.type == "cpu" and first.dtype == torch.float32
-        kinds: tuple[type, ...] = (nn.Conv2d,) if fast else ()
-        signals = fast and any(isinstance(m, nn.Conv1d) for m in modules)
+        kinds: tuple[type, ...] = ()
+        pending = first.device.type == "cpu" and first.dtype == torch.float32
     else:
         kinds = (nn.Conv1d, nn.Conv2d) if channels_last else ()
-    return InferencePlan(module, basis, pairs, kinds, sample_block, signals_from_data=signals)
+    return InferencePlan(module, basis, pairs, kinds, sample_block, layout_from_data=pending)
