@@ -334,39 +334,136 @@ def test_relu_on_a_view_of_the_data_leaves_the_data_alone():
     assert torch.equal(X, before) and bool((X < 0).any())
 
 
-def test_passes_hold_a_point_per_worker_and_are_sized_by_outputs_not_activations():
+def test_passes_are_sized_by_outputs_and_do_not_depend_on_threads():
     """The evaluator sizes the inference scorer's passes by what a pass keeps (each point's
-    outputs and parameters; one forward pass's activations per worker), never below one point
-    per worker, and in multiples of the workers."""
+    outputs and parameters), in multiples of PASS_QUANTUM points whatever the budget, and the
+    same on any number of threads, so a grid's bits do not depend on the threads."""
     from deepscope.landscape import LandscapeEvaluator
+    from deepscope.landscape._inference import PASS_QUANTUM
 
     model = perturbed_bn(build("resnet:width=4,n_blocks=1", input_shape=(2, 6, 6),
                                n_classes=3).float())
     X = images(n=40).float()
     y = torch.arange(40) % 3
     P = sum(p.numel() for p in model.parameters())
-    basis = torch.randn(3, P)
+    basis = torch.randn(3, P, generator=torch.Generator().manual_seed(1))
+    C = torch.rand(150, 3, generator=torch.Generator().manual_seed(0)).numpy()
+    C[:, 0] += 1.0
     before = torch.get_num_threads()
+    sizes, losses = [], []
     try:
-        for threads in (2, 3):
+        for threads in (1, 2, 3):
             torch.set_num_threads(threads)
             tight = LandscapeEvaluator(model, "ce", (X, y), basis, max_memory=1)
             assert tight.batched_path_ == "inference"
-            assert tight.chunk_size() == threads  # no worker idles, whatever the budget
-            budget = 4 << 20
-            ev = LandscapeEvaluator(model, "ce", (X, y), basis, max_memory=budget)
-            fp = ev._footprint
-            assert fp.outputs == 3.0  # three logits per sample and point
-            live = threads * fp.layers * 40 * 4
-            want = int((budget - live) // (3 * (3 * 40 + P) * 4))
-            assert ev.chunk_size() == want - want % threads
-            assert ev.chunk_size() >= 8 * threads  # far more than one point per worker
-            # the losses are those of one point per pass (to float32 rounding: the reducer
-            # sums a pass's terms at once)
-            C = torch.rand(7, 3, generator=torch.Generator().manual_seed(0)).numpy()
-            C[:, 0] += 1.0
-            one = LandscapeEvaluator(model, "ce", (X, y), basis, points_per_pass=1)
-            got, ref = ev.evaluate_points(C)["loss"], one.evaluate_points(C)["loss"]
-            assert np.allclose(got, ref, rtol=1e-6, atol=0)
+            assert tight.chunk_size() == PASS_QUANTUM
+            ev = LandscapeEvaluator(model, "ce", (X, y), basis, max_memory=1 << 20)
+            sizes.append(ev.chunk_size())
+            losses.append(ev.evaluate_points(C)["loss"])
+    finally:
+        torch.set_num_threads(before)
+    assert sizes[0] == sizes[1] == sizes[2] and sizes[0] % PASS_QUANTUM == 0
+    # 1 MiB holds far more points than a pass sized by all activations of every point would
+    fp = ev._footprint
+    by_activations = (1 << 20) // (2 * (fp.layers * 40 + 2 * P) * 4)
+    assert sizes[0] >= 2 * max(by_activations, PASS_QUANTUM)
+    assert sizes[0] < 150  # this grid takes several passes
+    assert np.array_equal(losses[0], losses[1]) and np.array_equal(losses[0], losses[2])
+    one = LandscapeEvaluator(model, "ce", (X, y), basis, points_per_pass=1)
+    assert np.allclose(losses[0], one.evaluate_points(C)["loss"], rtol=1e-6, atol=0)
+
+
+class NeedsContiguous(nn.Module):
+    """Two 1-D convolutions and a head that insists on the signal's own layout (a check the
+    layout decision cannot see)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, 3, 5, padding=2)
+        self.conv2 = nn.Conv1d(3, 3, 5, padding=2)
+        self.head = nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.conv2(torch.relu(self.conv1(x)))
+        if not h.is_contiguous():
+            raise RuntimeError("this head reads the signal's memory in its own layout")
+        return self.head(h.mean(-1))
+
+
+class SqueezeHead(nn.Module):
+    """A head that squeezes, then views: with one sample the squeeze drops the batch axis."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, 3, 5, padding=2)
+        self.conv2 = nn.Conv1d(3, 3, 5, padding=2)
+        self.head = nn.Linear(3 * 16, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return self.head(h.squeeze().view(x.shape[0], -1))
+
+
+@pytest.mark.parametrize("make, layout", [(NeedsContiguous, False), (SqueezeHead, False)])
+def test_a_layout_the_model_cannot_run_falls_back_to_its_own(make, layout):
+    from deepscope.landscape import LandscapeEvaluator
+    from deepscope.landscape._inference import flattens_feature_maps
+
+    torch.manual_seed(0)
+    model = make()
+    X = images(n=9, c=1, size=4).float().reshape(9, 1, 16)
+    y = torch.arange(9) % 3
+    if make is SqueezeHead:
+        assert flattens_feature_maps(model, X[:2])
+    P = sum(p.numel() for p in model.parameters())
+    ev = LandscapeEvaluator(model, "ce", (X, y), torch.randn(3, P), method="batched")
+    assert ev.batched_path_ == "inference"
+    plan = ev.scorer.plan
+    assert bool(plan.cl_convs) == layout and not plan.layout_pending
+    C = coeffs(dtype=torch.float32).numpy()
+    exact_ev = LandscapeEvaluator(model, "ce", (X, y), ev.basis, method="exact")
+    assert np.allclose(ev.evaluate_points(C)["loss"], exact_ev.evaluate_points(C)["loss"],
+                       rtol=1e-5, atol=0)
+
+
+def test_flatten_of_positions_only_keeps_channels_last():
+    from deepscope.landscape._inference import flattens_feature_maps
+
+    class Tokens(nn.Module):  # patch embedding: (N, C, H, W) -> (N, C, H*W), a view
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 4, 3, padding=1)
+
+        def forward(self, x):
+            return self.conv(x).flatten(2).mean(-1)
+
+    class ViewAs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(1, 3, 5, padding=2)
+
+        def forward(self, x):
+            h = self.conv(x)
+            return h.view_as(torch.empty(x.shape[0], 48)).sum(1)
+
+    assert not flattens_feature_maps(Tokens(), images(n=2).float())
+    assert flattens_feature_maps(ViewAs(), torch.randn(2, 1, 16))
+
+
+def test_a_plan_pickles_without_its_threads():
+    import pickle
+
+    model = perturbed_bn(build("resnet:width=4,n_blocks=1", input_shape=(2, 6, 6),
+                               n_classes=3).float())
+    basis = {k: v.float() for k, v in basis_of(model).items()}
+    X, C = images().float(), coeffs(dtype=torch.float32)
+    plan = build_inference_plan(model, basis, bn="frozen")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        got = plan.outputs(C, X)  # starts the workers
+        copy_ = pickle.loads(pickle.dumps(plan))
+        assert copy_._pool is None and copy_.cl_convs == plan.cl_convs
+        assert torch.equal(copy_.outputs(C, X), got)
     finally:
         torch.set_num_threads(before)

@@ -254,3 +254,21 @@ def test_shutdown_leaves_no_ray_process(instance):
         time.sleep(0.2)
     assert not alive, [_cmdline(p) for p in alive]
     assert not any(Path(p.split("=", 1)[-1]).exists() for p in temp if "/tmp/" in p)
+
+
+def test_conv_net_grid_on_ray_equals_local(instance):
+    """The inference scorer's plan travels to the workers (without its threads) and gives the
+    local bits."""
+    from deepscope.models import build
+
+    torch.manual_seed(0)
+    model = build("resnet:width=4,n_blocks=1", input_shape=(1, 6, 6), n_classes=3).eval()
+    X = torch.randn(64, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, 3, (64,), generator=torch.Generator().manual_seed(2))
+    dirs = random_directions(model, 2, "filter", 0)
+    local = evaluate_grid(model, "ce", (X, y), dirs, grid="5x5", on_chunk=lambda i, v: None)
+    got = evaluate_grid(model, "ce", (X, y), dirs, grid="5x5", backend="ray")
+    assert local.scorer.startswith("inference") and got.scorer == local.scorer
+    for k in local.values:
+        np.testing.assert_array_equal(got.values[k], local.values[k])
+    assert np.ptp(local.loss) > 0.01  # not flat: real numbers compared

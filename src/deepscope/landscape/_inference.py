@@ -41,6 +41,9 @@ from ._folding import NotFoldable, Pair, find_pairs, fold, inplace_activations
 from ._scorer import Footprint
 
 BN_POLICIES = ("frozen", "recompute")
+#: points per pass come in multiples of this (and at least this many): up to this many workers
+#: each get points in every pass, on any number of threads
+PASS_QUANTUM = 16
 
 
 class _ChannelsLastConv(nn.Module):
@@ -122,6 +125,9 @@ class InferencePlan:
         self._data: dict[tuple, tuple] = {}
         self._pool: tuple[int, ThreadPoolExecutor] | None = None
         self._local = threading.local()
+        self._lock = threading.Lock()
+        #: the module and layout before a channels-last decision, until a pass succeeds in it
+        self._plain: tuple | None = None
 
     def _lay_out(self, net: nn.Module, kinds: tuple[type, ...]) -> None:
         """Run the convolutions of ``kinds`` (zero padding) in ``net`` in channels-last format."""
@@ -129,6 +135,19 @@ class InferencePlan:
             if kinds and type(mod) in kinds and mod.padding_mode == "zeros":
                 _set(net, name, _ChannelsLastConv(mod))
                 self.cl_convs[name] = isinstance(mod, nn.Conv1d)
+
+    def __getstate__(self) -> dict:
+        # a plan travels (e.g. to Ray workers) without its threads: they start anew there
+        state = dict(self.__dict__)
+        for name in ("_pool", "_local", "_lock"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._pool = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
 
     def _decide_layout(self, X: torch.Tensor) -> None:
         """The convolutions run channels-last unless the forward pass flattens a feature map's
@@ -138,11 +157,26 @@ class InferencePlan:
         1-D net whose head flattens its 64-long signals 36 against 28 ms; the 2-D net of two
         convolutions and a head on the flattened maps 7.7-7.8 against 7.1-7.2 ms, 44 against
         40-41 ms with 32-64 channels). Decided once, from the shapes of the first batch's first
-        sample, before any worker copies the module."""
-        self.layout_pending = False
-        if not flattens_feature_maps(self.orig[""], X[:1]):
-            self._lay_out(self.net, (nn.Conv1d, nn.Conv2d))
-            self.channels_last = (nn.Conv1d, nn.Conv2d)
+        samples (a copy), before any worker copies the module. Should the first pass in that
+        layout fail (a flatten the check did not see), the convolutions keep their own layout
+        (:meth:`_keep_layout`)."""
+        with self._lock:
+            if not self.layout_pending:
+                return
+            if not flattens_feature_maps(self.orig[""], X[:2].clone()):
+                self._plain = (self.net, self.channels_last)
+                self.net = copy.deepcopy(self.net)
+                self._lay_out(self.net, (nn.Conv1d, nn.Conv2d))
+                self.channels_last = (nn.Conv1d, nn.Conv2d)
+            self.layout_pending = False
+
+    def _keep_layout(self) -> None:
+        """Back to the convolutions' own layout (the module as it was before the decision)."""
+        self.net, self.channels_last = self._plain
+        self._plain = None
+        self.cl_convs = {}
+        self._data.clear()
+        self._local = threading.local()  # the workers copy the module anew
 
     # ------------------------------------------------------------------ per call
     def _point_params(self, C: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -231,18 +265,18 @@ class InferencePlan:
                         itemsize: int) -> int:
         """Points per call of :meth:`outputs` within ``budget`` bytes: each point keeps its
         outputs (and the reducer's two temporaries of their size) and its parameters (mixed,
-        folded and laid out: three copies) for the call,
-        while only one forward pass per worker holds activations at a time. At least one point
-        per worker, and a multiple of the workers, so that no worker idles in a pass (a pass
-        sized by every point's activations held one point of a wide residual CNN, which left
-        one of two workers idle)."""
-        workers = max(torch.get_num_threads(), 1)
-        block = min(self.sample_block or samples, samples)
-        live = workers * footprint.layers * block * itemsize
+        folded and laid out: three copies) for the call, while a worker's forward pass holds
+        activations only while it runs (counted twice, for a whole batch: a model that mixes
+        samples runs whole batches). Between ``PASS_QUANTUM`` and 4096 points, a multiple of
+        ``PASS_QUANTUM``, so that up to that many workers each get points, and independent of
+        the number of threads, so that the passes, and with them the bits, are the same on any
+        number of workers. (A pass sized by every point's activations held one point of a wide
+        residual CNN, which left one of two workers idle.)"""
+        live = 2 * footprint.layers * samples * itemsize
         per_point = 3 * (footprint.outputs * samples + self.flat.shape[1]) * itemsize
         points = int(max(budget - live, 0) // max(per_point, 1))
-        points = min(max(points, workers), 4096)
-        return points - points % workers
+        points = min(max(points, PASS_QUANTUM), 4096)
+        return points - points % PASS_QUANTUM
 
     def outputs(self, C: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         """Outputs (n, b, *out) of the n points ``C @ basis`` (C: (n, K)) on the batch X.
@@ -253,9 +287,20 @@ class InferencePlan:
         far more when another process holds one of the cores (measured in
         benchmarks/README.md). Each point's outputs do not depend on the worker.
         """
-        n = int(C.shape[0])
         if self.layout_pending:
             self._decide_layout(X)
+            if self._plain is not None:
+                try:
+                    out = self._outputs(C, X)
+                except Exception:  # noqa: BLE001 - the layout does not suit this model
+                    self._keep_layout()
+                else:
+                    self._plain = None
+                    return out
+        return self._outputs(C, X)
+
+    def _outputs(self, C: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        n = int(C.shape[0])
         with torch.inference_mode():
             params = self._point_params(C)
         if not params:
@@ -274,6 +319,9 @@ class InferencePlan:
             pool[1].shutdown(wait=False)
 
 
+_RESHAPES = ("flatten", "reshape", "view", "view_as", "reshape_as", "ravel")
+
+
 def flattens_feature_maps(module: nn.Module, x: torch.Tensor) -> bool:
     """Whether ``module(x)`` flattens, views or reshapes a feature map ``(N, C, *positions)``
     with ``C`` above 1 and more than one position into fewer dimensions (read from the calls of
@@ -287,11 +335,13 @@ def flattens_feature_maps(module: nn.Module, x: torch.Tensor) -> bool:
         def __torch_function__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             name = getattr(func, "__name__", "")
-            if name in ("flatten", "reshape", "view") and args \
-                    and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
+            if name in _RESHAPES and args and isinstance(args[0], torch.Tensor) \
+                    and isinstance(out, torch.Tensor):
                 t = args[0]
+                # the channels (dim 1) merged with positions: out has fewer dimensions and
+                # its dim 1 is no longer the channels (flatten(2) keeps them: not counted)
                 if t.ndim >= 3 and t.shape[1] > 1 and math.prod(t.shape[2:]) > 1 \
-                        and out.ndim < t.ndim:
+                        and out.ndim < t.ndim and (out.ndim < 2 or out.shape[1] != t.shape[1]):
                     merged.append(name)
             return out
 
