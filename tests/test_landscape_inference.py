@@ -356,7 +356,12 @@ def test_passes_are_sized_by_outputs_and_do_not_depend_on_threads():
             torch.set_num_threads(threads)
             tight = LandscapeEvaluator(model, "ce", (X, y), basis, max_memory=1)
             assert tight.batched_path_ == "inference"
-            assert tight.chunk_size() == PASS_QUANTUM
+            assert tight.chunk_size() == 1  # not even one point's outputs fit: one a pass
+            fp = tight._footprint
+            # the activations fill the budget, the points' own numbers fit: PASS_QUANTUM
+            busy = LandscapeEvaluator(model, "ce", (X, y), basis,
+                                      max_memory=int(2 * fp.layers * 40 * 4))
+            assert busy.chunk_size() == PASS_QUANTUM
             ev = LandscapeEvaluator(model, "ce", (X, y), basis, max_memory=1 << 20)
             sizes.append(ev.chunk_size())
             losses.append(ev.evaluate_points(C)["loss"])
@@ -404,8 +409,13 @@ class SqueezeHead(nn.Module):
         return self.head(h.squeeze().view(x.shape[0], -1))
 
 
-@pytest.mark.parametrize("make, layout", [(NeedsContiguous, False), (SqueezeHead, False)])
-def test_a_layout_the_model_cannot_run_falls_back_to_its_own(make, layout):
+@pytest.mark.parametrize("make", [NeedsContiguous, SqueezeHead])
+def test_a_layout_the_model_cannot_run_falls_back_to_its_own(make):
+    """A model the layout check misreads (NeedsContiguous) or that a one-sample check would
+    misread (SqueezeHead) runs in its own layout: the bits of a plan that never tried
+    channels-last, on every later call and on several workers, and after pickling."""
+    import pickle
+
     from deepscope.landscape import LandscapeEvaluator
     from deepscope.landscape._inference import flattens_feature_maps
 
@@ -413,17 +423,34 @@ def test_a_layout_the_model_cannot_run_falls_back_to_its_own(make, layout):
     model = make()
     X = images(n=9, c=1, size=4).float().reshape(9, 1, 16)
     y = torch.arange(9) % 3
-    if make is SqueezeHead:
-        assert flattens_feature_maps(model, X[:2])
+    assert flattens_feature_maps(model, X[:2]) is (make is SqueezeHead)
     P = sum(p.numel() for p in model.parameters())
     ev = LandscapeEvaluator(model, "ce", (X, y), torch.randn(3, P), method="batched")
     assert ev.batched_path_ == "inference"
     plan = ev.scorer.plan
-    assert bool(plan.cl_convs) == layout and not plan.layout_pending
-    C = coeffs(dtype=torch.float32).numpy()
-    exact_ev = LandscapeEvaluator(model, "ce", (X, y), ev.basis, method="exact")
-    assert np.allclose(ev.evaluate_points(C)["loss"], exact_ev.evaluate_points(C)["loss"],
-                       rtol=1e-5, atol=0)
+    assert plan.cl_convs == {} and not plan.layout_pending and plan._plain is None
+    basis = {k: v.float() for k, v in basis_of(model).items()}
+    C = coeffs(n=6, dtype=torch.float32)
+    fresh = build_inference_plan(model, basis, bn="frozen")
+    plain = build_inference_plan(model, basis, bn="frozen", channels_last=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        first = fresh.outputs(C, X)  # channels-last tried, given up, retried
+        assert fresh.cl_convs == {} and fresh._plain is None
+        want = plain.outputs(C, X)
+        assert torch.equal(first, want)
+        for _ in range(3):  # the workers run the module's own layout from now on
+            assert torch.equal(fresh.outputs(C, X), want)
+        assert torch.equal(pickle.loads(pickle.dumps(fresh)).outputs(C, X), want)
+        # a worker of the failed pass that stored its channels-last copy late: not kept
+        torch.set_num_threads(1)
+        stale = build_inference_plan(model, basis, bn="frozen", channels_last=True).net
+        fresh._local.net, fresh._local.src = stale, stale
+        assert torch.equal(fresh.outputs(C, X), want)
+    finally:
+        torch.set_num_threads(before)
+    assert rel_err(want, exact(model, basis, C, X)) < 1e-5
 
 
 def test_flatten_of_positions_only_keeps_channels_last():

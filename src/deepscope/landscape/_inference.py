@@ -141,6 +141,7 @@ class InferencePlan:
         state = dict(self.__dict__)
         for name in ("_pool", "_local", "_lock"):
             state.pop(name, None)
+        state["_data"] = {}  # keyed by addresses of this process's tensors
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -171,12 +172,16 @@ class InferencePlan:
             self.layout_pending = False
 
     def _keep_layout(self) -> None:
-        """Back to the convolutions' own layout (the module as it was before the decision)."""
-        self.net, self.channels_last = self._plain
-        self._plain = None
-        self.cl_convs = {}
-        self._data.clear()
-        self._local = threading.local()  # the workers copy the module anew
+        """Back to the convolutions' own layout (the module as it was before the decision); each
+        worker copies that module on its next point (:meth:`_run` checks which module its copy
+        is of, so a copy still being made by a worker of the failed pass is not kept)."""
+        with self._lock:
+            if self._plain is None:  # another thread went back already
+                return
+            self.net, self.channels_last = self._plain
+            self._plain = None
+            self.cl_convs = {}
+            self._data.clear()
 
     # ------------------------------------------------------------------ per call
     def _point_params(self, C: torch.Tensor) -> list[dict[str, torch.Tensor]]:
@@ -236,10 +241,13 @@ class InferencePlan:
 
     def _run(self, params: dict[str, torch.Tensor], Xc: torch.Tensor,
              block: int) -> torch.Tensor:
-        # functional_call swaps the tensors into the module it runs: one copy per thread
+        # functional_call swaps the tensors into the module it runs: one copy per thread, of
+        # the module the plan runs now (a copy of a module it gave up is made anew)
+        src = self.net
         net = getattr(self._local, "net", None)
-        if net is None:
-            net = self._local.net = copy.deepcopy(self.net)
+        if net is None or getattr(self._local, "src", None) is not src:
+            net = copy.deepcopy(src)
+            self._local.net, self._local.src = net, src
         with torch.inference_mode():
             n = int(Xc.shape[0])
             if block >= n:
@@ -267,16 +275,19 @@ class InferencePlan:
         outputs (and the reducer's two temporaries of their size) and its parameters (mixed,
         folded and laid out: three copies) for the call, while a worker's forward pass holds
         activations only while it runs (counted twice, for a whole batch: a model that mixes
-        samples runs whole batches). Between ``PASS_QUANTUM`` and 4096 points, a multiple of
-        ``PASS_QUANTUM``, so that up to that many workers each get points, and independent of
-        the number of threads, so that the passes, and with them the bits, are the same on any
-        number of workers. (A pass sized by every point's activations held one point of a wide
-        residual CNN, which left one of two workers idle.)"""
+        samples runs whole batches; with T workers T such passes run at once). Up to 4096
+        points, a multiple of ``PASS_QUANTUM`` so that up to that many workers each get points,
+        and at least ``PASS_QUANTUM`` unless the points' own outputs and parameters do not fit
+        that many in the budget; independent of the number of threads, so that the passes, and
+        with them the bits, are the same on any number of workers. (A pass sized by every
+        point's activations held one point of a wide residual CNN, which left one of two
+        workers idle.)"""
         live = 2 * footprint.layers * samples * itemsize
-        per_point = 3 * (footprint.outputs * samples + self.flat.shape[1]) * itemsize
-        points = int(max(budget - live, 0) // max(per_point, 1))
-        points = min(max(points, PASS_QUANTUM), 4096)
-        return points - points % PASS_QUANTUM
+        per_point = max(3 * (footprint.outputs * samples + self.flat.shape[1]) * itemsize, 1)
+        points = int(max(budget - live, 0) // per_point)
+        floor = max(min(PASS_QUANTUM, int(budget // per_point)), 1)
+        points = min(max(points, floor), 4096)
+        return points - points % PASS_QUANTUM if points >= PASS_QUANTUM else points
 
     def outputs(self, C: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         """Outputs (n, b, *out) of the n points ``C @ basis`` (C: (n, K)) on the batch X.
@@ -324,8 +335,10 @@ _RESHAPES = ("flatten", "reshape", "view", "view_as", "reshape_as", "ravel")
 
 def flattens_feature_maps(module: nn.Module, x: torch.Tensor) -> bool:
     """Whether ``module(x)`` flattens, views or reshapes a feature map ``(N, C, *positions)``
-    with ``C`` above 1 and more than one position into fewer dimensions (read from the calls of
-    one forward pass under a ``TorchFunctionMode``: shapes only, no timing). A forward pass that
+    with ``C`` above 1 and more than one position into fewer dimensions whose dimension 1 is
+    no longer the channels (``flatten(2)``, a view of channels-last memory, does not count;
+    read from the calls of one forward pass under a ``TorchFunctionMode``: shapes only, no
+    timing). A forward pass that
     fails counts as flattening (the convolutions then keep their layout)."""
     from torch.overrides import TorchFunctionMode
 
