@@ -491,6 +491,7 @@ def test_a_plan_pickles_without_its_threads():
         got = plan.outputs(C, X)  # starts the workers
         copy_ = pickle.loads(pickle.dumps(plan))
         assert copy_._pool is None and copy_.cl_convs == plan.cl_convs
+        assert plan._data and copy_._data == {}  # its cache is keyed by this process's addresses
         assert torch.equal(copy_.outputs(C, X), got)
     finally:
         torch.set_num_threads(before)
