@@ -109,7 +109,9 @@ class LandscapeEvaluator:
             docstring), ``"exact"``, or ``"batched"``: the fast scorer for this structure,
             refused with the reason when none applies.
         points_per_pass: points per pass of a fast scorer (default: from the cache budget of the
-            chain scorer, else from available memory).
+            chain scorer; for the inference scorer from what a pass keeps, each point's outputs
+            and parameters, in multiples of 16 points and the same on any number of threads;
+            else from available memory).
         max_memory: bytes one pass may take (default: a quarter of the available memory, at
             most 512 MiB; 64 MiB for the compiled cross-entropy pass).
         sample_block: samples per block when per-sample loss terms are summed (at least 64;
