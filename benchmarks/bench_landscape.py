@@ -13,7 +13,9 @@ matmul measured in the same run.
 Realistic models (``--models resnet,cnn1d``): the zoo's residual CNN with frozen BatchNorm
 (``resnet:width=8,n_blocks=1`` on the 8x8 digits, running statistics from a few training steps)
 and the 1-D conv net (``cnn1d``, the 64 pixels as a length-64 signal), 15 x 15 filter-normalised
-planes. Three timings interleaved in one run: deepscope's per-point loop
+planes; ``resnet-wide`` (width 32, two blocks), ``cnn1d-wide`` (channels 32-64) and ``resnet1d``
+(the zoo's 1-D residual net) are the same at widths where the convolution kernels run near the
+matmul rate. Three timings interleaved in one run: deepscope's per-point loop
 (``evaluate_grid(method="exact")``), deepscope's ``evaluate_grid(method="auto")``, which takes the
 inference scorer for these models (BatchNorm folded into the convolutions, channels-last
 convolutions, points on single-threaded workers; directions and evaluator built inside the
@@ -145,7 +147,11 @@ def bench(name, model, X, y, repeats, peer=True, rate=None):
     return row
 
 
-REALISTIC = {"resnet": ("resnet:width=8,n_blocks=1", (1, 8, 8)), "cnn1d": ("cnn1d", (1, 64))}
+REALISTIC = {"resnet": ("resnet:width=8,n_blocks=1", (1, 8, 8)), "cnn1d": ("cnn1d", (1, 64)),
+             # the widths at which the convolution kernels run near the matmul rate
+             "resnet-wide": ("resnet:width=32,n_blocks=2", (1, 8, 8)),
+             "cnn1d-wide": ("cnn1d:channels=32-64", (1, 64)),
+             "resnet1d": ("resnet1d", (1, 64))}
 PLANE = 15
 
 
@@ -239,7 +245,8 @@ def main():
     parser.add_argument("--accuracy", action="store_true",
                         help="score accuracy as well as the loss (the peer scores the loss only)")
     parser.add_argument("--models", default="small,large,cnn",
-                        help="comma-separated subset of small, large, cnn, resnet, cnn1d")
+                        help="comma-separated subset of small, large, cnn, resnet, cnn1d, "
+                        "resnet-wide, cnn1d-wide, resnet1d")
     parser.add_argument("--resnet-spec", default=REALISTIC["resnet"][0],
                         help="zoo spec of the residual CNN (e.g. resnet:width=16,n_blocks=1)")
     parser.add_argument("--cnn1d-spec", default=REALISTIC["cnn1d"][0],
@@ -269,7 +276,7 @@ def main():
         row = bench(name, model, X, y, repeats, peer=True, rate=rate)
         row["load_average_after"] = os.getloadavg()
         print(json.dumps(row), flush=True)
-    for key in ("resnet", "cnn1d"):
+    for key in REALISTIC:
         if key in chosen:
             row = bench_realistic(key, X, y, args.repeats_large, rate)
             row["matmul_2048_flop_per_s_now"] = matmul_rate()
